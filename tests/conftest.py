@@ -1,0 +1,39 @@
+"""Shared fixtures. Tests that want full MNIST read it from $VAE_DATA_DIR (CI: ../shared/data)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vae.data.base import ImageData, default_data_dir  # noqa: E402
+from vae.data.shapes import make_shapes  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads():
+    """Keep the suite to the machine's cores and never leak thread settings between tests."""
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def shapes_small() -> ImageData:
+    return make_shapes(512, seed=3)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    """The data root holding full MNIST; skips when it is absent (CI always has it)."""
+    root = default_data_dir()
+    if not (root / "MNIST" / "raw").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must provide full MNIST under $VAE_DATA_DIR ({root})")
+        pytest.skip(f"full MNIST not found under {root}; set VAE_DATA_DIR to a folder with MNIST/raw")
+    return root

@@ -1,0 +1,117 @@
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vae.data.base import DatasetUnavailable
+from vae.data.shapes import FACTOR_NAMES, POSITION_RANGE, SCALE_RANGE, make_shapes
+from vae.registry import DATASETS, load_dataset
+
+
+def test_shapes_same_seed_same_data_and_factors_in_range():
+    a, b = make_shapes(300, seed=4), make_shapes(300, seed=4)
+    assert torch.equal(a.images, b.images) and torch.equal(a.factors, b.factors)
+    assert not torch.equal(make_shapes(300, seed=5).images, a.images)
+    assert a.images.shape == (300, 1, 28, 28) and a.images.dtype == torch.uint8
+    assert a.factor_names == FACTOR_NAMES and a.factors.shape == (300, 5)
+    assert set(a.labels.tolist()) == {0, 1, 2}
+    assert torch.equal(a.labels, a.factors[:, 0].long())
+    assert a.factors[:, 1].min() >= SCALE_RANGE[0] and a.factors[:, 1].max() <= SCALE_RANGE[1]
+    assert a.factors[:, 3:].min() >= POSITION_RANGE[0] and a.factors[:, 3:].max() <= POSITION_RANGE[1]
+
+
+def test_shapes_images_follow_their_factors():
+    d = make_shapes(400, seed=6)
+    img = d.float_images()[:, 0]  # (N, 28, 28)
+    mass = img.sum(dim=(1, 2))
+    coords = (torch.arange(28) + 0.5) / 28
+    cx = (img.sum(1) * coords).sum(1) / mass
+    cy = (img.sum(2) * coords).sum(1) / mass
+    square = d.labels == 0  # symmetric shapes: centre of mass = position
+    assert (cx[square] - d.factors[square, 3]).abs().max() < 0.03
+    assert (cy[square] - d.factors[square, 4]).abs().max() < 0.03
+    corr = torch.corrcoef(torch.stack([mass[square], d.factors[square, 1]]))[0, 1]
+    assert corr > 0.95  # ink grows with scale
+    assert img[:, 0, :].max() == 0 and img[:, :, -1].max() == 0  # shapes stay inside the frame
+
+
+def test_shapes_64_and_registry_splits_differ():
+    d = load_dataset("shapes-64", "test")
+    assert d.images.shape[1:] == (1, 64, 64)
+    tr, te = load_dataset("shapes", "train"), load_dataset("shapes", "test")
+    assert len(tr) == 20_000 and len(te) == 2_000
+    assert not torch.equal(tr.images[:10], te.images[:10])
+
+
+def _png(path, array, mode=None):
+    Image.fromarray(array, mode=mode).save(path)
+
+
+def test_folder_dataset_with_subfolder_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    for cls in ("cats", "dogs"):
+        (tmp_path / cls).mkdir()
+        for i in range(10):
+            _png(tmp_path / cls / f"{i}.png", rng.integers(0, 255, (40, 30, 3), dtype=np.uint8))
+    _png(tmp_path / "dogs" / "rgba.png", rng.integers(0, 255, (20, 20, 4), dtype=np.uint8))
+    (tmp_path / "dogs" / "broken.jpg").write_bytes(b"not an image")
+    train = load_dataset(f"folder:{tmp_path}", "train")
+    test = load_dataset(f"folder:{tmp_path}", "test")
+    assert train.classes == ("cats", "dogs")
+    assert len(train) + len(test) == 21 and len(test) == 2
+    assert train.images.shape[1:] == (1, 28, 28)
+    assert "1 unreadable file(s) skipped" in train.source
+    rgb = load_dataset(f"folder:{tmp_path}", "train", channels=3, size=32)
+    assert rgb.images.shape[1:] == (3, 32, 32)
+
+
+def test_folder_without_subfolders_and_errors(tmp_path):
+    for i in range(3):
+        _png(tmp_path / f"{i}.png", np.full((8, 8), 200, dtype=np.uint8))
+    d = load_dataset(f"folder:{tmp_path}", "train")
+    assert d.classes == ("all",) and len(d) == 2 and int(d.images.max()) == 200
+    with pytest.raises(DatasetUnavailable, match="is not a folder"):
+        load_dataset(f"folder:{tmp_path / 'missing'}")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetUnavailable, match="no images"):
+        load_dataset(f"folder:{tmp_path / 'empty'}")
+
+
+def test_unknown_dataset_lists_choices():
+    with pytest.raises(ValueError, match="mnist, fashion-mnist, shapes"):
+        load_dataset("cifar")
+
+
+def test_offline_error_says_where_and_how(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request.OpenerDirector, "open", offline)
+    with pytest.raises(DatasetUnavailable) as info:
+        load_dataset("mnist", "test", data_dir=tmp_path)
+    text = str(info.value)
+    assert str(tmp_path / "MNIST" / "raw") in text
+    assert "download failed" in text and "VAE_DATA_DIR" in text and "--data-dir" in text
+    assert "Traceback" not in text
+
+
+def test_no_download_error(tmp_path):
+    with pytest.raises(DatasetUnavailable, match="FashionMNIST"):
+        load_dataset("fashion-mnist", "test", data_dir=tmp_path, download=False)
+
+
+def test_full_mnist_preloaded_as_uint8(mnist_dir):
+    d = load_dataset("mnist", "test", data_dir=mnist_dir)
+    assert d.images.shape == (10_000, 1, 28, 28) and d.images.dtype == torch.uint8
+    assert d.labels.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert "full MNIST" in d.source
+
+
+def test_registry_shapes_match_specs():
+    for name, spec in DATASETS.items():
+        if not spec.needs_files:
+            assert load_dataset(name, "test").image_shape == spec.image_shape

@@ -1,0 +1,94 @@
+"""The one registry: dataset names -> loaders, model preset names -> ModelConfig fields."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .config import ConfigError, ModelConfig
+from .data.base import DatasetUnavailable, ImageData, resolve_data_dir
+from .data.folder import load_folder
+from .data.shapes import make_shapes
+from .data.torchvision_sets import load_torchvision
+
+FOLDER_PREFIX = "folder:"
+SHAPES_SIZES = {"train": (20_000, 0), "test": (2_000, 1)}  # (images, seed) per split
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to load one named dataset. ``loader(split, data_dir, download)`` -> ImageData."""
+
+    name: str
+    description: str
+    image_shape: tuple[int, int, int]
+    loader: Callable[[str, "os.PathLike | None", bool], ImageData]
+    needs_files: bool
+
+
+def _tv(name: str) -> Callable[[str, Any, bool], ImageData]:
+    return lambda split, data_dir, download: load_torchvision(name, split, resolve_data_dir(data_dir), download)
+
+
+def _shapes(size: int) -> Callable[[str, Any, bool], ImageData]:
+    def load(split: str, data_dir: Any, download: bool) -> ImageData:
+        n, seed = SHAPES_SIZES[split]
+        return make_shapes(n, seed=seed, size=size, split=split)
+    return load
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "mnist": DatasetSpec("mnist", "MNIST handwritten digits, 28x28 grayscale, 10 classes",
+                         (1, 28, 28), _tv("mnist"), True),
+    "fashion-mnist": DatasetSpec("fashion-mnist", "Fashion-MNIST clothing, 28x28 grayscale, 10 classes",
+                                 (1, 28, 28), _tv("fashion-mnist"), True),
+    "shapes": DatasetSpec("shapes", "procedural square/ellipse/heart, 28x28, factors as labels (no download)",
+                          (1, 28, 28), _shapes(28), False),
+    "shapes-64": DatasetSpec("shapes-64", "procedural shapes at 64x64 (no download)",
+                             (1, 64, 64), _shapes(64), False),
+}
+
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    # The reference model of the PyTorch examples VAE: 784-400-20 MLP, ReLU.
+    "pytorch-example": {"arch": "mlp", "hidden": (400,), "latent_dim": 20},
+    "mlp": {"arch": "mlp", "hidden": (512, 256)},
+    "conv": {"arch": "conv", "conv_channels": (32, 64), "conv_fc": 256},
+}
+
+
+def dataset_names() -> list[str]:
+    """Registered names, plus the ``folder:PATH`` form."""
+    return [*DATASETS, f"{FOLDER_PREFIX}PATH"]
+
+
+def load_dataset(name: str, split: str = "train", data_dir: "str | os.PathLike | None" = None,
+                 download: bool = True, channels: int = 1, size: int = 28) -> ImageData:
+    """Load one split of a named dataset into memory.
+
+    ``channels``/``size`` apply to ``folder:PATH`` datasets only. Raises
+    :class:`DatasetUnavailable` (a clear message) or :class:`ValueError` for an unknown name.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if name.startswith(FOLDER_PREFIX):
+        path = name[len(FOLDER_PREFIX):]
+        if not path:
+            raise DatasetUnavailable("folder dataset: give a path, as in folder:/path/to/images")
+        return load_folder(path, split, channels=channels, size=size)
+    spec = DATASETS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")
+    return spec.loader(split, data_dir, download)
+
+
+def preset_config(preset: str, **overrides: Any) -> ModelConfig:
+    """A ModelConfig from a named preset with field overrides (``None`` values are ignored)."""
+    if preset not in MODEL_PRESETS:
+        raise ConfigError(f"unknown model preset {preset!r}; choose one of: {', '.join(MODEL_PRESETS)}")
+    fields = dict(MODEL_PRESETS[preset])
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return ModelConfig(**fields)
+
+
+__all__ = ["DATASETS", "MODEL_PRESETS", "DatasetSpec", "DatasetUnavailable", "dataset_names",
+           "load_dataset", "preset_config"]

@@ -1,0 +1,217 @@
+"""The training loop, usable from code (the CLI and the app's job runner both use it).
+
+Data is preloaded once as a float tensor on the device and batches are gathered by index,
+so an epoch never decodes images one by one. All randomness (shuffling, reparameterisation
+noise) comes from the trainer's own seeded ``torch.Generator``s, whose states are part of
+the resumable :class:`TrainState`.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .config import TrainConfig
+from .data.base import ImageData
+from .metrics import evaluate
+from .losses import elbo, kl_weight
+from .models import VAE
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says where and what to try."""
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """After each optimiser step. Losses are batch means in nats per image."""
+
+    epoch: int  # 1-based epoch in progress
+    epochs: int
+    step: int  # global step, 1-based
+    epoch_step: int  # step within the epoch, 1-based
+    steps_per_epoch: int
+    recon: float
+    kl: float
+    loss: float
+    kl_weight: float
+    samples_per_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """After each full epoch: train means, test metrics (or None), timing."""
+
+    epoch: int
+    epochs: int
+    train: dict
+    test: dict | None
+    seconds: float
+    samples_per_s: float
+    eta_s: float
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "train": self.train, "test": self.test,
+                "seconds": round(self.seconds, 3), "samples_per_s": round(self.samples_per_s, 1)}
+
+
+@dataclass
+class TrainState:
+    """Everything beyond the weights that resuming needs. ``perm`` is the shuffling of the
+    epoch in progress (None between epochs); ``history`` holds one EpochReport dict per epoch."""
+
+    epoch: int = 0  # completed epochs
+    epoch_step: int = 0  # steps done in the epoch in progress
+    global_step: int = 0
+    perm: torch.Tensor | None = None
+    shuffle_rng: torch.Tensor | None = None
+    noise_rng: torch.Tensor | None = None
+    optimizer: dict | None = None
+    epoch_sums: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])  # recon, kl, loss, images
+    history: list[dict] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    stopped: bool  # True when the stop event ended training early
+    state: TrainState
+
+
+class Trainer:
+    """Fits ``model`` on ``train`` with Adam on the beta-weighted negative ELBO.
+
+    ``on_step(StepReport)`` runs after every step, ``on_epoch(EpochReport)`` after every epoch
+    (the place to save a checkpoint). Setting ``stop_event`` ends training after the current
+    step; the returned state resumes exactly where it stopped.
+    """
+
+    def __init__(self, model: VAE, train: ImageData, config: TrainConfig, test: ImageData | None = None,
+                 device: torch.device | str = "cpu", on_step: Callable[[StepReport], None] | None = None,
+                 on_epoch: Callable[[EpochReport], None] | None = None,
+                 stop_event: threading.Event | None = None, state: TrainState | None = None) -> None:
+        if train.image_shape != model.config.image_shape:
+            raise ValueError(f"data images are {train.image_shape} but the model expects {model.config.image_shape}")
+        if len(train) == 0:
+            raise ValueError("the training set is empty")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.config = config
+        self.test = test
+        self.on_step, self.on_epoch = on_step, on_epoch
+        self.stop_event = stop_event or threading.Event()
+        self.x = train.float_images().to(self.device)  # (N, C, H, W) float32, preloaded once
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        self.shuffle_gen = torch.Generator().manual_seed(config.seed)
+        self.noise_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.state = state or TrainState()
+        if state is not None:
+            self._restore(state)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.x) / self.config.batch_size)
+
+    def _restore(self, state: TrainState) -> None:
+        if state.optimizer is not None:
+            self.optimizer.load_state_dict(state.optimizer)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.config.lr
+        if state.shuffle_rng is not None:
+            self.shuffle_gen.set_state(state.shuffle_rng)
+        if state.noise_rng is not None:
+            self.noise_gen.set_state(state.noise_rng)
+
+    def snapshot(self) -> TrainState:
+        """The current resumable state (tensors are copies/CPU)."""
+        s = self.state
+        s.optimizer = self.optimizer.state_dict()
+        s.shuffle_rng = self.shuffle_gen.get_state()
+        s.noise_rng = self.noise_gen.get_state()
+        return s
+
+    def fit(self) -> TrainResult:
+        """Train until ``config.epochs`` epochs are complete or the stop event is set."""
+        self.model.train()
+        while self.state.epoch < self.config.epochs:
+            if not self._run_epoch():
+                return TrainResult(stopped=True, state=self.snapshot())
+        return TrainResult(stopped=False, state=self.snapshot())
+
+    def _run_epoch(self) -> bool:
+        """One (possibly resumed) epoch; False if stopped part-way."""
+        st, cfg = self.state, self.config
+        if st.perm is None:
+            st.perm, st.epoch_step = torch.randperm(len(self.x), generator=self.shuffle_gen), 0
+            st.epoch_sums = [0.0, 0.0, 0.0, 0.0]
+        sums, t0, seen = st.epoch_sums, time.perf_counter(), 0
+        try:
+            while st.epoch_step < self.steps_per_epoch:
+                if self.stop_event.is_set():
+                    return False
+                idx = st.perm[st.epoch_step * cfg.batch_size:(st.epoch_step + 1) * cfg.batch_size]
+                weight = kl_weight(cfg.beta, st.epoch + st.epoch_step / self.steps_per_epoch, cfg.kl_warmup_epochs)
+                recon, kl, loss = self._step(self.x[idx.to(self.device)], weight)
+                n = len(idx)
+                sums[0] += recon * n
+                sums[1] += kl * n
+                sums[2] += loss * n
+                sums[3] += n
+                seen += n
+                st.epoch_step += 1
+                st.global_step += 1
+                if self.on_step is not None:
+                    self.on_step(self._step_report(recon, kl, loss, weight, seen / (time.perf_counter() - t0)))
+        finally:
+            st.wall_seconds += time.perf_counter() - t0
+        self._finish_epoch(sums, time.perf_counter() - t0, seen)
+        return True
+
+    def _step(self, x: torch.Tensor, weight: float) -> tuple[float, float, float]:
+        parts = elbo(self.model, x, beta=weight, generator=self.noise_gen)
+        loss = parts.total.mean()
+        recon, kl, total = parts.recon.mean().item(), parts.kl.mean().item(), loss.item()
+        if not math.isfinite(total):
+            raise TrainingDiverged(
+                f"the loss became {total} at epoch {self.state.epoch + 1}, step {self.state.epoch_step + 1} "
+                f"(reconstruction {recon:.4g}, KL {kl:.4g}); the weights are left as they were after the last "
+                f"good step. Try a lower learning rate (now {self.config.lr:g}) or a gradient clip."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        return recon, kl, total
+
+    def _step_report(self, recon: float, kl: float, loss: float, weight: float, rate: float) -> StepReport:
+        st, spe = self.state, self.steps_per_epoch
+        remaining = (self.config.epochs - st.epoch) * spe - st.epoch_step
+        eta = remaining * self.config.batch_size / rate if rate > 0 else float("nan")
+        return StepReport(epoch=st.epoch + 1, epochs=self.config.epochs, step=st.global_step,
+                          epoch_step=st.epoch_step, steps_per_epoch=spe, recon=recon, kl=kl, loss=loss,
+                          kl_weight=weight, samples_per_s=rate, eta_s=eta)
+
+    def _finish_epoch(self, sums: list[float], seconds: float, seen: int) -> None:
+        st = self.state
+        n = max(sums[3], 1)
+        train = {"recon": sums[0] / n, "kl": sums[1] / n, "neg_elbo": (sums[0] + sums[1]) / n, "loss": sums[2] / n}
+        test = None
+        if self.test is not None and len(self.test):
+            m = evaluate(self.model, self.test, batch_size=self.config.eval_batch_size, device=self.device)
+            test = {k: m[k] for k in ("neg_elbo", "recon", "kl", "active_units", "kl_per_dim")}
+            self.model.train()
+        st.epoch += 1
+        st.perm, st.epoch_step = None, 0
+        rate = seen / seconds if seconds > 0 else float("nan")
+        per_epoch = st.wall_seconds / st.epoch if st.epoch else seconds
+        report = EpochReport(epoch=st.epoch, epochs=self.config.epochs, train=train, test=test, seconds=seconds,
+                             samples_per_s=rate, eta_s=(self.config.epochs - st.epoch) * per_epoch)
+        st.history.append(report.to_dict())
+        if self.on_epoch is not None:
+            self.on_epoch(report)
