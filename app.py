@@ -1,15 +1,29 @@
-"""VAE Latent Lab - Streamlit entry point (minimal until the explore pages land)."""
+"""VAE Latent Lab: Streamlit entry point. Sets up the page, the sidebar model picker and the
+navigation over ``pages/``. Run with ``streamlit run app.py``."""
 from __future__ import annotations
 
 import streamlit as st
+from PIL import Image
 
-from vae.registry import DATASETS, MODEL_PRESETS
+from lab import state
+from vae import preprocess
 
-st.set_page_config(page_title="VAE Latent Lab", layout="wide")
-st.title("VAE Latent Lab")
-st.write("Train a variational autoencoder from the command line with `python -m vae.train`; "
-         "the explore pages arrive with the shipped models.")
-st.subheader("Datasets")
-st.table({"name": list(DATASETS), "description": [s.description for s in DATASETS.values()]})
-st.subheader("Model presets")
-st.table({"preset": list(MODEL_PRESETS), "fields": [str(v) for v in MODEL_PRESETS.values()]})
+# Uploads: Pillow raises (not warns) above this many pixels; Streamlit's own size cap is in
+# .streamlit/config.toml (server.maxUploadSize).
+Image.MAX_IMAGE_PIXELS = preprocess.MAX_PIXELS
+
+st.set_page_config(page_title="VAE Latent Lab", page_icon=":material/explore:", layout="wide")
+
+PAGES = [
+    st.Page("pages/decode.py", title="Decode", icon=":material/tune:", default=True),
+    st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+    st.Page("pages/morph.py", title="Morph", icon=":material/compare_arrows:"),
+    st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/upload:"),
+    st.Page("pages/generate.py", title="Generate", icon=":material/casino:"),
+]
+
+st.sidebar.title("VAE Latent Lab")
+entry = state.model_picker()
+if entry is not None:
+    st.sidebar.caption(f"Trained on **{entry.dataset}** · {entry.latent_dim} latent dims · {entry.arch}")
+st.navigation(PAGES).run()

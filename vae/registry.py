@@ -8,6 +8,7 @@ from typing import Any, Callable
 from .config import ConfigError, ModelConfig
 from .data.base import DatasetUnavailable, ImageData, resolve_data_dir
 from .data.folder import load_folder
+from .data.samples import has_sample, load_sample
 from .data.shapes import make_shapes
 from .data.torchvision_sets import load_torchvision
 
@@ -17,21 +18,32 @@ SHAPES_SIZES = {"train": (20_000, 0), "test": (2_000, 1)}  # (images, seed) per 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How to load one named dataset. ``loader(split, data_dir, download)`` -> ImageData."""
+    """How to load one named dataset. ``loader(split, data_dir, download, allow_sample)`` -> ImageData."""
 
     name: str
     description: str
     image_shape: tuple[int, int, int]
-    loader: Callable[[str, "os.PathLike | None", bool], ImageData]
+    loader: Callable[..., ImageData]
     needs_files: bool
 
 
 def _tv(name: str) -> Callable[[str, Any, bool], ImageData]:
-    return lambda split, data_dir, download: load_torchvision(name, split, resolve_data_dir(data_dir), download)
+    """Full data from the data root (downloading when allowed); else the shipped test sample."""
+    def load(split: str, data_dir: Any, download: bool, allow_sample: bool = True) -> ImageData:
+        root = resolve_data_dir(data_dir)
+        try:
+            return load_torchvision(name, split, root, download)
+        except DatasetUnavailable:
+            if not (allow_sample and has_sample(name)):
+                raise
+        data = load_sample(name, split)
+        data.source += f" (full data not found in {root})"
+        return data
+    return load
 
 
-def _shapes(size: int) -> Callable[[str, Any, bool], ImageData]:
-    def load(split: str, data_dir: Any, download: bool) -> ImageData:
+def _shapes(size: int) -> Callable[..., ImageData]:
+    def load(split: str, data_dir: Any, download: bool, allow_sample: bool = True) -> ImageData:
         n, seed = SHAPES_SIZES[split]
         return make_shapes(n, seed=seed, size=size, split=split)
     return load
@@ -62,9 +74,11 @@ def dataset_names() -> list[str]:
 
 
 def load_dataset(name: str, split: str = "train", data_dir: "str | os.PathLike | None" = None,
-                 download: bool = True, channels: int = 1, size: int = 28) -> ImageData:
+                 download: bool = True, channels: int = 1, size: int = 28, allow_sample: bool = True) -> ImageData:
     """Load one split of a named dataset into memory.
 
+    MNIST-like sets use the full data when found (or downloaded), else the shipped
+    2,000-image test sample unless ``allow_sample`` is False; ``ImageData.source`` says which.
     ``channels``/``size`` apply to ``folder:PATH`` datasets only. Raises
     :class:`DatasetUnavailable` (a clear message) or :class:`ValueError` for an unknown name.
     """
@@ -78,7 +92,7 @@ def load_dataset(name: str, split: str = "train", data_dir: "str | os.PathLike |
     spec = DATASETS.get(name)
     if spec is None:
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")
-    return spec.loader(split, data_dir, download)
+    return spec.loader(split, data_dir, download, allow_sample)
 
 
 def preset_config(preset: str, **overrides: Any) -> ModelConfig:

@@ -92,7 +92,7 @@ def test_offline_error_says_where_and_how(tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     monkeypatch.setattr(urllib.request.OpenerDirector, "open", offline)
     with pytest.raises(DatasetUnavailable) as info:
-        load_dataset("mnist", "test", data_dir=tmp_path)
+        load_dataset("mnist", "test", data_dir=tmp_path, allow_sample=False)
     text = str(info.value)
     assert str(tmp_path / "MNIST" / "raw") in text
     assert "download failed" in text and "VAE_DATA_DIR" in text and "--data-dir" in text
@@ -101,7 +101,26 @@ def test_offline_error_says_where_and_how(tmp_path, monkeypatch):
 
 def test_no_download_error(tmp_path):
     with pytest.raises(DatasetUnavailable, match="FashionMNIST"):
-        load_dataset("fashion-mnist", "test", data_dir=tmp_path, download=False)
+        load_dataset("fashion-mnist", "test", data_dir=tmp_path, download=False, allow_sample=False)
+
+
+@pytest.mark.parametrize("name, classes", [("mnist", "0"), ("fashion-mnist", "T-shirt/top")])
+def test_offline_falls_back_to_shipped_sample_and_says_so(tmp_path, name, classes):
+    d = load_dataset(name, "test", data_dir=tmp_path, download=False)
+    assert len(d) == 2000 and d.images.shape == (2000, 1, 28, 28)
+    assert d.labels.bincount().tolist() == [200] * 10  # class-balanced
+    assert d.classes[0] == classes
+    assert d.source.startswith("shipped sample of 2000 images of the official") and str(tmp_path) in d.source
+    assert int(d.ids.max()) < 10_000 and len(set(d.ids.tolist())) == 2000
+    train = load_dataset(name, "train", data_dir=tmp_path, download=False)
+    assert "no full training set was found" in train.source
+
+
+def test_shipped_sample_matches_full_test_set(mnist_dir):
+    full = load_dataset("mnist", "test", data_dir=mnist_dir)
+    sample = load_dataset("mnist", "test", data_dir=mnist_dir / "nowhere", download=False)
+    assert torch.equal(full.images[sample.ids], sample.images)
+    assert torch.equal(full.labels[sample.ids], sample.labels)
 
 
 def test_full_mnist_preloaded_as_uint8(mnist_dir):

@@ -45,6 +45,12 @@ class ImageData:
     source: str
     factors: torch.Tensor | None = None
     factor_names: tuple[str, ...] = field(default_factory=tuple)
+    indices: torch.Tensor | None = None  # (N,) index of each image in the official split
+
+    @property
+    def ids(self) -> torch.Tensor:
+        """(N,) int64 index of each image in its official split (for linking plots to images)."""
+        return self.indices if self.indices is not None else torch.arange(len(self))
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.dim() != 4:
@@ -71,4 +77,5 @@ class ImageData:
             name=self.name, split=self.split, images=self.images[index], labels=self.labels[index],
             classes=self.classes, source=f"{self.source} (subset of {len(index)})",
             factors=None if self.factors is None else self.factors[index], factor_names=self.factor_names,
+            indices=self.ids[index],
         )

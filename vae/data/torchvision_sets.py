@@ -16,10 +16,11 @@ MNIST_CLASSES = tuple(str(i) for i in range(10))
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
+CREDITS = {"mnist": "MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0)",
+           "fashion-mnist": "Fashion-MNIST (Zalando Research; MIT)"}
 _SETS = {
-    "mnist": (datasets.MNIST, "MNIST", MNIST_CLASSES, "MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0)"),
-    "fashion-mnist": (datasets.FashionMNIST, "FashionMNIST", FASHION_CLASSES,
-                      "Fashion-MNIST (Zalando Research; MIT)"),
+    "mnist": (datasets.MNIST, "MNIST", MNIST_CLASSES, CREDITS["mnist"]),
+    "fashion-mnist": (datasets.FashionMNIST, "FashionMNIST", FASHION_CLASSES, CREDITS["fashion-mnist"]),
 }
 
 

@@ -1,0 +1,143 @@
+"""Process-wide caches and the current model, shared by every page.
+
+Heavy objects (models, datasets) live in ``st.cache_resource`` keyed by path and
+modification time, so a retrained checkpoint is picked up; encoded datasets live in
+``st.cache_data``. Nothing here does model math: it calls the ``vae`` library.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+from vae import explore
+from vae.checkpoint import Checkpoint, CheckpointError, load
+from vae.data.base import DatasetUnavailable, ImageData
+from vae.registry import load_dataset
+from vae.zoo import DEFAULT_MODEL, ModelEntry, list_models
+
+MODEL_KEY = "model_path"
+PICKER_KEY = "model_picker"
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def load_checkpoint(path: str, mtime: float) -> Checkpoint:
+    """The model at ``path`` in eval mode; ``mtime`` keys the cache so a new save reloads."""
+    del mtime
+    return load(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def load_data(dataset: str, split: str = "test") -> ImageData:
+    """The dataset split (full when available, else the shipped sample), shared read-only."""
+    return load_dataset(dataset, split)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def encoded(path: str, mtime: float, dataset: str) -> dict[str, np.ndarray]:
+    """Posterior means/log-variances of the dataset's test split under the model at ``path``."""
+    enc = explore.encode_dataset(load_checkpoint(path, mtime).model, load_data(dataset))
+    return {"mean": enc.mean.numpy(), "logvar": enc.logvar.numpy(), "labels": enc.labels.numpy(),
+            "ids": enc.ids.numpy()}
+
+
+@st.cache_data(ttl=3, show_spinner=False)
+def catalog() -> tuple[list[ModelEntry], list[str]]:
+    return list_models()
+
+
+@dataclass
+class Current:
+    """What a page works on: the catalog entry, the loaded checkpoint and its test data."""
+
+    entry: ModelEntry
+    ckpt: Checkpoint
+
+    @property
+    def model(self):
+        return self.ckpt.model
+
+    @property
+    def key(self) -> tuple[str, float]:
+        return (str(self.entry.path), self.entry.mtime)
+
+    def data(self) -> ImageData:
+        return load_data(self.entry.dataset)
+
+    def encoded(self) -> dict[str, np.ndarray]:
+        return encoded(str(self.entry.path), self.entry.mtime, self.entry.dataset)
+
+    def kl_per_dim(self) -> list[float]:
+        """Mean KL per latent dimension on the test set: from metrics.json, else the last
+        epoch's test evaluation, else zeros."""
+        metrics = self.ckpt.metrics or {}
+        if metrics.get("kl_per_dim"):
+            return metrics["kl_per_dim"]
+        for epoch in reversed(self.ckpt.training.get("history", [])):
+            if (epoch.get("test") or {}).get("kl_per_dim"):
+                return epoch["test"]["kl_per_dim"]
+        return [0.0] * self.entry.latent_dim
+
+
+def _resolve(entries: list[ModelEntry]) -> ModelEntry:
+    """The session's model: its last choice, else ``?model=NAME``, else the default model."""
+    by_path = {str(e.path): e for e in entries}
+    by_name = {e.name: e for e in entries}
+    for wanted in (st.session_state.get(MODEL_KEY), st.query_params.get("model")):
+        if wanted in by_path:
+            return by_path[wanted]
+        if wanted in by_name:
+            return by_name[wanted]
+    return by_name.get(DEFAULT_MODEL, entries[0])
+
+
+def _picked() -> None:
+    st.session_state[MODEL_KEY] = st.session_state[PICKER_KEY]
+
+
+def model_picker() -> ModelEntry | None:
+    """Sidebar selectbox over shipped and user models; the choice lives in the session under
+    ``MODEL_KEY`` (a plain key, so it survives runs in which the picker is not drawn)."""
+    entries, problems = catalog()
+    if not entries:
+        st.sidebar.error("No models found. Train one with `python -m vae.train` or on the Train page.")
+        return None
+    paths = [str(e.path) for e in entries]
+    labels = {str(e.path): e.label for e in entries}
+    st.session_state[PICKER_KEY] = str(_resolve(entries).path)
+    choice = st.sidebar.selectbox("Model", paths, key=PICKER_KEY, format_func=labels.__getitem__,
+                                  on_change=_picked)
+    st.session_state[MODEL_KEY] = choice
+    for line in problems:
+        st.sidebar.warning(f"Skipped a model folder: {line}")
+    return entries[paths.index(choice)]
+
+
+def current() -> Current | None:
+    """The session's model, loaded; shows an error and returns None when it cannot be."""
+    entries, _ = catalog()
+    if not entries:
+        st.error("No models found. Train one with `python -m vae.train` or on the Train page.")
+        return None
+    entry = _resolve(entries)
+    st.session_state[MODEL_KEY] = str(entry.path)
+    try:
+        return Current(entry, load_checkpoint(str(entry.path), entry.mtime))
+    except CheckpointError as exc:
+        st.error(f"This model cannot be loaded: {exc}")
+        return None
+
+
+def dataset_or_error(cur: Current) -> ImageData | None:
+    try:
+        return cur.data()
+    except DatasetUnavailable as exc:
+        st.error(str(exc))
+        return None
+
+
+def generator(seed: int) -> torch.Generator:
+    """A fresh generator for one request: randomness never touches global state."""
+    return torch.Generator().manual_seed(int(seed))

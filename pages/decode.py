@@ -1,0 +1,95 @@
+"""Decode: one slider per latent dimension; the decoder draws what that point means."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+import torch
+
+from lab import state, ui
+from vae import explore
+
+MAX_SLIDERS = 32
+RANGE = 3.0
+
+st.header("Decode: move through the latent space")
+ui.explainer(r"""
+The **decoder** turns a point $z$ of the latent space into an image. Each slider sets one
+coordinate of $z$. During training the encoder's codes were pulled towards the prior
+$p(z)=\mathcal{N}(0, I)$ by the KL term of the ELBO,
+$$\log p(x) \ge \mathbb{E}_{q(z\mid x)}[\log p(x\mid z)] - \mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big),$$
+so the useful region is roughly $-3 \le z_i \le 3$ (three prior standard deviations).
+Sliders are ordered by how much each dimension is used (its average KL on the test set):
+dimensions near the bottom with KL ≈ 0 were switched off by the model and change little.
+The **traversal strip** shows one dimension swept from −3 to +3 with the others fixed.
+""")
+
+cur = state.current()
+if cur is None:
+    st.stop()
+
+D = cur.entry.latent_dim
+kl = cur.kl_per_dim()
+order = explore.dims_by_activity(kl)
+shown = order[:MAX_SLIDERS]
+model_key = str(cur.entry.path)
+
+
+def _key(d: int) -> str:
+    return f"decode_z{d}"
+
+
+def _set_all(values: np.ndarray) -> None:
+    """Put a whole latent vector into the sliders (and the held, hidden dims)."""
+    st.session_state["decode_hidden"] = values.astype(float).tolist()
+    for d in shown:
+        st.session_state[_key(d)] = float(np.clip(values[d], -RANGE, RANGE))
+
+
+if st.session_state.get("decode_model") != model_key:  # a new model: start at the origin
+    st.session_state["decode_model"] = model_key
+    _set_all(np.zeros(D))
+
+
+def _random() -> None:
+    gen = state.generator(st.session_state.get("decode_seed", 0))
+    _set_all(torch.randn(D, generator=gen).numpy())
+
+
+def _from_image() -> None:
+    data = state.dataset_or_error(cur)
+    if data is None:
+        return
+    i = int(st.session_state.get("decode_index", 0)) % len(data)
+    mean, _ = explore.encode_images(cur.model, data.float_images(slice(i, i + 1)))
+    _set_all(mean[0].numpy())
+    st.session_state["decode_source"] = f"encoded test image #{int(data.ids[i])} ({data.classes[int(data.labels[i])]})"
+
+
+@st.fragment
+def panel() -> None:
+    left, right = st.columns([3, 2], gap="large")
+    with right:
+        z = np.array(st.session_state["decode_hidden"], dtype=np.float32)
+        b1, b2 = st.columns(2)
+        b1.button("Reset to 0", on_click=_set_all, args=(np.zeros(D),), use_container_width=True)
+        b2.button("Random from prior", on_click=_random, use_container_width=True)
+        st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="decode_seed")
+        c1, c2 = st.columns([2, 1])
+        c1.number_input("Test image (position in the loaded set)", min_value=0, step=1, key="decode_index")
+        c2.button("Encode it", on_click=_from_image, use_container_width=True)
+        if len(order) > MAX_SLIDERS:
+            st.caption(f"Showing the {MAX_SLIDERS} most active of {D} dimensions; the others stay at their "
+                       "held values (0, or the encoded image's).")
+        for d in shown:
+            z[d] = st.slider(f"z{d}  (KL {kl[d]:.2f})", -RANGE, RANGE, step=0.05, key=_key(d))
+    with left:
+        img = explore.decode(cur.model, torch.from_numpy(z))[0]
+        ui.show(img, 336, caption="decoded image")
+        if st.session_state.get("decode_source"):
+            st.caption(f"Started from {st.session_state['decode_source']}.")
+        dim = st.selectbox("Traversal: dimension", shown, format_func=lambda d: f"z{d}", key="decode_traverse")
+        strip = explore.traversal(cur.model, torch.from_numpy(z), dim, torch.linspace(-RANGE, RANGE, 9))
+        ui.show_grid(strip, ncol=9, scale=2, caption=f"z{dim} from −3 to +3, others as above")
+
+
+panel()

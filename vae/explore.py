@@ -1,0 +1,180 @@
+"""Latent-space operations behind the explore pages: encode, decode, traverse, interpolate.
+
+Pure torch, no UI. Everything runs under ``torch.inference_mode()`` and takes explicit
+generators, so many sessions can share one process. Images are (N, C, H, W) in [0, 1].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .data.base import ImageData
+from .models import VAE
+
+
+@torch.inference_mode()
+def decode(model: VAE, z: torch.Tensor) -> torch.Tensor:
+    """(N, D) or (D,) latents -> (N, C, H, W) mean images in [0, 1]."""
+    z = torch.as_tensor(z, dtype=torch.float32)
+    return model.decode_image(z.reshape(-1, model.latent_dim))
+
+
+@dataclass
+class Encoded:
+    """Posterior parameters of a whole dataset: ``mean``/``logvar`` (N, D), ``labels``/``ids`` (N,)."""
+
+    mean: torch.Tensor
+    logvar: torch.Tensor
+    labels: torch.Tensor
+    ids: torch.Tensor
+
+
+@torch.inference_mode()
+def encode_dataset(model: VAE, data: ImageData, batch_size: int = 2000) -> Encoded:
+    """Encode every image of ``data`` (uint8 (N, C, H, W)) in batches."""
+    means, logvars = [], []
+    for start in range(0, len(data), batch_size):
+        q = model.encode(data.float_images(slice(start, start + batch_size)))
+        means.append(q.mean)
+        logvars.append(q.logvar)
+    d = model.latent_dim
+    mean = torch.cat(means) if means else torch.zeros(0, d)
+    logvar = torch.cat(logvars) if logvars else torch.zeros(0, d)
+    return Encoded(mean=mean, logvar=logvar, labels=data.labels, ids=data.ids)
+
+
+@torch.inference_mode()
+def encode_images(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, H, W) float images -> posterior (mean, std), each (N, D)."""
+    q = model.encode(x)
+    return q.mean, q.std
+
+
+@torch.inference_mode()
+def reconstruct(model: VAE, x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, H, W): decode the posterior mean."""
+    return model.reconstruct(x)
+
+
+@torch.inference_mode()
+def neg_elbo(model: VAE, x: torch.Tensor, generator: torch.Generator, samples: int = 8) -> torch.Tensor:
+    """(N,) -ELBO in nats per image, averaged over ``samples`` posterior draws."""
+    q = model.encode(x)
+    z = q.sample(generator, n=samples)  # (S, N, D)
+    recon = -model.log_likelihood(x, model.decode(z)).mean(dim=0)
+    return recon + q.kl()
+
+
+def standard_normal_grid(n: int, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
+    """(n,) latent values equally spaced in probability: Phi^-1(linspace(low, high, n)).
+
+    As in Kingma & Welling (2014), fig. 4: decoding on this grid shows the manifold with
+    equal prior mass per cell.
+    """
+    p = torch.linspace(low, high, n, dtype=torch.float64)
+    return torch.special.ndtri(p).float()
+
+
+@torch.inference_mode()
+def manifold_grid(model: VAE, n: int, dims: tuple[int, int] = (0, 1), base: torch.Tensor | None = None,
+                  low: float = 0.05, high: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode an n x n grid over two latent dims in one batched call.
+
+    Returns images (n*n, C, H, W), row-major with the top row at the highest value of
+    ``dims[1]``, and the grid values (n,). Other dims stay at ``base`` (default 0).
+    """
+    values = standard_normal_grid(n, low, high)
+    z = torch.zeros(n * n, model.latent_dim) if base is None else base.reshape(1, -1).repeat(n * n, 1)
+    ys, xs = torch.meshgrid(values.flip(0), values, indexing="ij")
+    z[:, dims[0]] = xs.reshape(-1)
+    z[:, dims[1]] = ys.reshape(-1)
+    return model.decode_image(z), values
+
+
+@torch.inference_mode()
+def traversal(model: VAE, base: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
+    """Vary latent ``dim`` of ``base`` (D,) over ``values`` (K,): returns (K, C, H, W)."""
+    z = base.reshape(1, -1).repeat(len(values), 1)
+    z[:, dim] = values
+    return model.decode_image(z)
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation: (D,), (D,), (K,) -> (K, D)."""
+    t = t.reshape(-1, 1)
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for generative models):
+
+    slerp = sin((1-t) w)/sin(w) z0 + sin(t w)/sin(w) z1, cos w = z0.z1 / (|z0||z1|).
+    Falls back to lerp when the vectors are (anti)parallel or zero.
+    """
+    n0, n1 = z0.norm(), z1.norm()
+    if n0 < 1e-8 or n1 < 1e-8:
+        return lerp(z0, z1, t)
+    cos = torch.clamp(torch.dot(z0, z1) / (n0 * n1), -1.0, 1.0)
+    omega = torch.arccos(cos)
+    if torch.sin(omega).abs() < 1e-6:
+        return lerp(z0, z1, t)
+    t = t.reshape(-1, 1)
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / torch.sin(omega)
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:
+    """(steps, D) path from z0 to z1 inclusive; ``method`` is ``linear`` or ``spherical``."""
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    t = torch.linspace(0, 1, steps)
+    if method == "linear":
+        return lerp(z0, z1, t)
+    if method == "spherical":
+        return slerp(z0, z1, t)
+    raise ValueError(f"method must be 'linear' or 'spherical', got {method!r}")
+
+
+@torch.inference_mode()
+def sample_prior(model: VAE, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
+    """Decode ``n`` draws z ~ N(0, temperature^2 I): (n, C, H, W)."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    z = torch.randn(n, model.latent_dim, generator=generator) * temperature
+    return model.decode_image(z)
+
+
+@dataclass
+class PCA:
+    """Principal axes of latent means: ``components`` (k, D), ``explained`` (k,) variance ratio."""
+
+    mean: torch.Tensor
+    components: torch.Tensor
+    explained: torch.Tensor
+
+    def transform(self, z: torch.Tensor) -> torch.Tensor:
+        """(N, D) -> (N, k)."""
+        return (z - self.mean) @ self.components.T
+
+    def inverse(self, p: torch.Tensor) -> torch.Tensor:
+        """(N, k) -> (N, D) points on the principal plane."""
+        return p @ self.components + self.mean
+
+
+def pca(z: torch.Tensor, k: int = 2) -> PCA:
+    """PCA of (N, D) latents by SVD of the centred data; signs fixed for repeatability."""
+    mean = z.mean(dim=0)
+    zc = (z - mean).double()
+    _, s, vt = torch.linalg.svd(zc, full_matrices=False)
+    var = s.pow(2)
+    comps = vt[:k]
+    signs = torch.sign(comps[torch.arange(comps.shape[0]), comps.abs().argmax(dim=1)])
+    comps = comps * signs.reshape(-1, 1)
+    explained = var[:k] / var.sum().clamp_min(1e-12)
+    return PCA(mean=mean, components=comps.float(), explained=explained.float())
+
+
+def dims_by_activity(kl_per_dim: list[float] | torch.Tensor) -> list[int]:
+    """Latent dimensions ordered from most to least active (largest mean KL first)."""
+    kl = torch.as_tensor(kl_per_dim, dtype=torch.float64)
+    return torch.argsort(kl, descending=True, stable=True).tolist()

@@ -1,0 +1,181 @@
+"""Turn an uploaded image file into model input, step by step, the way MNIST was made.
+
+MNIST (LeCun et al. 1998): grayscale, digit white on black, cropped to its bounding box,
+scaled to fit 20x20 keeping the aspect ratio, then placed in 28x28 so that its centre of
+mass is at the centre. Every way a file can be bad raises :class:`ImageError` with a
+message meant for the user.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_PIXELS = 16_000_000  # width x height
+MAX_SIDE = 8_000
+STYLES = ("mnist", "fit", "resize")
+
+
+class ImageError(ValueError):
+    """The uploaded file cannot be used; the message says why in plain words."""
+
+
+@dataclass
+class Prepared:
+    """``steps``: (caption, HxW or HxWx3 uint8 array) in order; ``tensor``: (1, C, H, W) in [0, 1]."""
+
+    steps: list[tuple[str, np.ndarray]]
+    tensor: torch.Tensor
+    notes: list[str] = field(default_factory=list)
+
+
+def open_image(data: bytes, notes: list[str] | None = None) -> Image.Image:
+    """Decode ``data`` fully into an upright single-frame RGB/RGBA/L image, or raise ImageError."""
+    notes = notes if notes is not None else []
+    if not data:
+        raise ImageError("The file is empty (0 bytes).")
+    if len(data) > MAX_BYTES:
+        raise ImageError(f"The file is {len(data) / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+                raise ImageError(f"The image is {w}x{h} pixels; the limit is {MAX_SIDE} per side and "
+                                 f"{MAX_PIXELS / 1e6:.0f} megapixels in all.")
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                im.seek(0)
+                notes.append(f"Animated image: the first of its {frames} frames is used.")
+            im.load()
+            im = ImageOps.exif_transpose(im)
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("This file is not an image that can be read (use PNG, JPEG, WebP, BMP or GIF).") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError("The image declares too many pixels (a possible decompression bomb); it was not opened.") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"The image data is damaged or truncated ({exc}).") from None
+    return _normalise_mode(im, notes)
+
+
+def _normalise_mode(im: Image.Image, notes: list[str]) -> Image.Image:
+    """16-bit, 32-bit, float, CMYK, palette, bilevel... -> L, RGB or RGBA with 8 bits."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scale = 65535.0 if im.mode.startswith("I;16") else (hi if hi > 255 else 255.0)
+        arr = np.clip((arr - (0 if im.mode.startswith("I;16") else min(lo, 0))) / max(scale, 1e-9) * 255.0, 0, 255)
+        notes.append(f"{im.mode} image with more than 8 bits per pixel: scaled to 8 bits.")
+        return Image.fromarray(arr.round().astype(np.uint8), mode="L")
+    if im.mode == "P":
+        return im.convert("RGBA" if "transparency" in im.info else "RGB")
+    if im.mode in ("LA", "PA", "RGBa", "La"):
+        return im.convert("RGBA")
+    if im.mode in ("L", "RGB", "RGBA"):
+        return im
+    if im.mode == "CMYK":
+        notes.append("CMYK image: converted to RGB.")
+    return im.convert("RGB")
+
+
+def _flatten_alpha(im: Image.Image) -> Image.Image:
+    """RGBA -> RGB over a background that contrasts with the opaque pixels."""
+    if im.mode != "RGBA":
+        return im
+    arr = np.asarray(im)
+    alpha = arr[..., 3]
+    if alpha.min() == 255:
+        return im.convert("RGB")
+    opaque = arr[..., :3][alpha > 127]
+    ink = float(opaque.mean()) if opaque.size else 0.0
+    background = (255, 255, 255) if ink < 128 else (0, 0, 0)
+    canvas = Image.new("RGB", im.size, background)
+    canvas.paste(im, mask=im.getchannel("A"))
+    return canvas
+
+
+def _crop_to_content(gray: np.ndarray) -> np.ndarray:
+    """Crop to the bounding box of pixels brighter than 20% of the maximum."""
+    peak = int(gray.max())
+    if peak < 16:
+        raise ImageError("The image looks blank after conversion: there is nothing to crop to.")
+    ys, xs = np.nonzero(gray > max(8, 0.2 * peak))
+    return gray[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+
+def _fit(gray: np.ndarray, box: int) -> np.ndarray:
+    """Scale so the longer side is ``box`` pixels, keeping the aspect ratio."""
+    h, w = gray.shape
+    s = box / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.LANCZOS))
+
+
+def _place(img: np.ndarray, side: int, by_mass: bool) -> np.ndarray:
+    """Paste ``img`` into a black side x side canvas, centred by mass or by its box."""
+    h, w = img.shape
+    if by_mass and img.sum() > 0:
+        ys, xs = np.indices(img.shape)
+        total = img.astype(np.float64).sum()
+        cy, cx = (ys * img).sum() / total, (xs * img).sum() / total
+        top, left = round(side / 2 - cy), round(side / 2 - cx)
+    else:
+        top, left = (side - h) // 2, (side - w) // 2
+    top, left = min(max(top, 0), side - h), min(max(left, 0), side - w)
+    canvas = np.zeros((side, side), dtype=np.uint8)
+    canvas[top:top + h, left:left + w] = img
+    return canvas
+
+
+def prepare(data: bytes, image_shape: tuple[int, int, int], style: str = "mnist", invert: str = "auto") -> Prepared:
+    """Decode ``data`` and prepare it for a model taking ``image_shape`` (C, H, W).
+
+    ``style``: ``mnist`` (crop, fit 20x20 of 28, centre by mass), ``fit`` (crop, fit the whole
+    frame, centre) or ``resize`` (whole picture resized). ``invert``: ``auto`` (when the border
+    is light), ``yes`` or ``no``. Colour models (C=3) always use ``resize``.
+    """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    notes: list[str] = []
+    im = _flatten_alpha(open_image(data, notes))
+    c, h, w = image_shape
+    steps: list[tuple[str, np.ndarray]] = [("uploaded", np.asarray(im.convert("RGB")))]
+    if c == 3:
+        rgb = np.asarray(im.convert("RGB").resize((w, h), Image.Resampling.LANCZOS))
+        steps.append((f"resized to {w}x{h}", rgb))
+        return Prepared(steps, torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255.0, notes)
+    gray = np.asarray(im.convert("L"))
+    steps.append(("grayscale", gray))
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if invert == "yes" or (invert == "auto" and np.median(border) > 127):
+        gray = 255 - gray
+        steps.append(("inverted (light background)" if invert == "auto" else "inverted", gray))
+    if style == "resize":
+        out = np.asarray(Image.fromarray(gray).resize((w, h), Image.Resampling.LANCZOS))
+        steps.append((f"resized to {w}x{h}", out))
+    else:
+        cropped = _crop_to_content(gray)
+        steps.append(("cropped to content", cropped))
+        box = round(min(h, w) * 20 / 28) if style == "mnist" else min(h, w)
+        fitted = _fit(cropped, box)
+        steps.append((f"fit into {box}x{box}", fitted))
+        out = _place(fitted, min(h, w), by_mass=style == "mnist")
+        steps.append((f"centred by mass in {w}x{h}" if style == "mnist" else f"centred in {w}x{h}", out))
+    return Prepared(steps, torch.from_numpy(out.copy())[None, None].float() / 255.0, notes)
+
+
+def default_style(dataset: str) -> str:
+    """The preparation that matches how a dataset's images were made."""
+    if dataset == "mnist":
+        return "mnist"
+    if dataset == "fashion-mnist":
+        return "fit"
+    return "resize"
