@@ -20,6 +20,7 @@ PAGES = [
     st.Page("pages/morph.py", title="Morph", icon=":material/compare_arrows:"),
     st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/upload:"),
     st.Page("pages/generate.py", title="Generate", icon=":material/casino:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
 ]
 
 st.sidebar.title("VAE Latent Lab")

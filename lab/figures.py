@@ -79,7 +79,7 @@ def latent_scatter(points: np.ndarray, labels: np.ndarray, ids: np.ndarray, clas
         ))
     fig.update_layout(title=title or None, xaxis_title=axis_titles[0], yaxis_title=axis_titles[1],
                       height=560, margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10},
-                      legend={"itemsizing": "constant"}, dragmode="lasso")
+                      legend={"itemsizing": "constant"}, dragmode="zoom")  # lasso/box would disable click-select
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
 

@@ -7,6 +7,7 @@ modification time, so a retrained checkpoint is picked up; encoded datasets live
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import streamlit as st
@@ -16,8 +17,10 @@ from vae import explore
 from vae.checkpoint import Checkpoint, CheckpointError, load
 from vae.data.base import DatasetUnavailable, ImageData
 from vae.registry import load_dataset
-from vae.zoo import DEFAULT_MODEL, ModelEntry, list_models
+from vae.jobs import JobRegistry, jobs_dir, max_jobs
+from vae.zoo import DEFAULT_MODEL, ModelEntry, list_models, user_models_dir
 
+REAP_AFTER_S = 6 * 3600  # finished jobs are forgotten (and their folders removed) after this
 MODEL_KEY = "model_path"
 PICKER_KEY = "model_picker"
 
@@ -41,6 +44,18 @@ def encoded(path: str, mtime: float, dataset: str) -> dict[str, np.ndarray]:
     enc = explore.encode_dataset(load_checkpoint(path, mtime).model, load_data(dataset))
     return {"mean": enc.mean.numpy(), "logvar": enc.logvar.numpy(), "labels": enc.labels.numpy(),
             "ids": enc.ids.numpy()}
+
+
+REFERENCE_IMAGES = 2000  # test images behind the anomaly percentile (resolution 0.05%)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def test_neg_elbos(path: str, mtime: float, dataset: str, limit: int = REFERENCE_IMAGES,
+                   seed: int = 0) -> np.ndarray:
+    """(n,) -ELBO in nats of the first ``limit`` test images under the model at ``path``;
+    computed once per model version (``mtime``) with a fixed seed."""
+    model = load_checkpoint(path, mtime).model
+    return explore.neg_elbo_dataset(model, load_data(dataset), generator(seed), limit=limit).numpy()
 
 
 @st.cache_data(ttl=3, show_spinner=False)
@@ -141,3 +156,18 @@ def dataset_or_error(cur: Current) -> ImageData | None:
 def generator(seed: int) -> torch.Generator:
     """A fresh generator for one request: randomness never touches global state."""
     return torch.Generator().manual_seed(int(seed))
+
+
+@st.cache_resource(show_spinner=False)
+def _registry(jobs_root: str, models_root: str, max_running: int) -> JobRegistry:
+    return JobRegistry(Path(jobs_root), Path(models_root), max_running=max_running, reap_after_s=REAP_AFTER_S)
+
+
+def job_registry() -> JobRegistry:
+    """The process-wide job registry (one per server, shared by every session)."""
+    return _registry(str(jobs_dir()), str(user_models_dir()), max_jobs())
+
+
+def uploads_dir() -> Path:
+    """Where uploaded zip datasets are unpacked (beside the jobs folder)."""
+    return jobs_dir().parent / "datasets"

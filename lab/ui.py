@@ -23,3 +23,21 @@ def show_grid(images: torch.Tensor, ncol: int, scale: int = 3, caption: str | No
     mosaic = figures.grid(images, ncol)
     h, w = mosaic.shape[:2]
     st.image(figures.upscale(mosaic, max(h, w) * scale), caption=caption, width="content", output_format="PNG")
+
+
+def require_entrypoint() -> None:
+    """Make a deep link on a fresh server run through app.py (page config, sidebar picker).
+
+    Streamlit decides at its first session whether the app is an old-style multipage app,
+    from whether a ``pages/`` folder exists; until app.py has called ``st.navigation`` once,
+    a URL like ``/reconstruct`` would run that page alone. Each page calls this first: in that
+    case it clears the old-style flag and reruns, and the rerun goes through app.py.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without the flag: nothing to fix
+        return
+    if getattr(PagesManager, "uses_pages_directory", False) and not st.session_state.get("_entrypoint_rerun"):
+        st.session_state["_entrypoint_rerun"] = True  # once per session, so a rerun loop is impossible
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -11,6 +11,7 @@ from vae import explore
 MAX_SLIDERS = 32
 RANGE = 3.0
 
+ui.require_entrypoint()
 st.header("Decode: move through the latent space")
 ui.explainer(r"""
 The **decoder** turns a point $z$ of the latent space into an image. Each slider sets one

@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT))
 
 from vae.data.base import ImageData, default_data_dir  # noqa: E402
 from vae.data.shapes import make_shapes  # noqa: E402
+from vae.data.torchvision_sets import files_present  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +33,7 @@ def shapes_small() -> ImageData:
 def mnist_dir() -> Path:
     """The data root holding full MNIST; skips when it is absent (CI always has it)."""
     root = default_data_dir()
-    if not (root / "MNIST" / "raw").is_dir():
+    if not files_present("mnist", root):
         if os.environ.get("CI"):
             pytest.fail(f"CI must provide full MNIST under $VAE_DATA_DIR ({root})")
         pytest.skip(f"full MNIST not found under {root}; set VAE_DATA_DIR to a folder with MNIST/raw")

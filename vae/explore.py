@@ -66,6 +66,43 @@ def neg_elbo(model: VAE, x: torch.Tensor, generator: torch.Generator, samples: i
     return recon + q.kl()
 
 
+@torch.inference_mode()
+def elbo_parts(model: VAE, x: torch.Tensor, generator: torch.Generator,
+               samples: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two terms of -ELBO for (N, C, H, W) images, each (N,) in nats per image:
+    reconstruction -E_q[log p(x|z)] (over ``samples`` draws) and KL(q(z|x) || p(z)).
+    Their sum equals :func:`neg_elbo` for a generator in the same state."""
+    q = model.encode(x)
+    z = q.sample(generator, n=samples)  # (S, N, D)
+    return -model.log_likelihood(x, model.decode(z)).mean(dim=0), q.kl()
+
+
+@torch.inference_mode()
+def neg_elbo_dataset(model: VAE, data: ImageData, generator: torch.Generator, limit: int | None = None,
+                     samples: int = 8, batch_size: int = 1000) -> torch.Tensor:
+    """(n,) -ELBO in nats of the first ``limit`` images of ``data`` (all when None), batched;
+    one ``generator`` is drawn from in order, so the result is repeatable for a seed."""
+    n = len(data) if limit is None else min(limit, len(data))
+    out = [neg_elbo(model, data.float_images(slice(s, min(s + batch_size, n))), generator, samples)
+           for s in range(0, n, batch_size)]
+    return torch.cat(out) if out else torch.zeros(0)
+
+
+def percentile_rank(value: float, reference: torch.Tensor) -> float:
+    """Where ``value`` falls among ``reference`` (N,), in percent (0-100), ties counting half:
+
+        100 * (#{r < value} + #{r == value} / 2) / N.
+
+    With -ELBOs this is an anomaly score: 99 means the image is harder to explain than 99% of
+    the reference (test) images."""
+    ref = torch.as_tensor(reference, dtype=torch.float64).reshape(-1)
+    if ref.numel() == 0:
+        raise ValueError("percentile_rank needs at least one reference value")
+    below = (ref < value).sum().item()
+    ties = (ref == value).sum().item()
+    return 100.0 * (below + 0.5 * ties) / ref.numel()
+
+
 def standard_normal_grid(n: int, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
     """(n,) latent values equally spaced in probability: Phi^-1(linspace(low, high, n)).
 
@@ -127,12 +164,30 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int, method: str = "l
     """(steps, D) path from z0 to z1 inclusive; ``method`` is ``linear`` or ``spherical``."""
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
-    t = torch.linspace(0, 1, steps)
+    return interpolate_at(z0, z1, torch.linspace(0, 1, steps), method)
+
+
+def interpolate_at(z0: torch.Tensor, z1: torch.Tensor, t: float | torch.Tensor, method: str = "linear") -> torch.Tensor:
+    """Points at fractions ``t`` (a float or (K,)) along the path z0 -> z1: (K, D).
+
+    The same path as :func:`interpolate`, read at any t in [0, 1] (a slider), not only at
+    equally spaced steps.
+    """
+    t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
     if method == "linear":
         return lerp(z0, z1, t)
     if method == "spherical":
         return slerp(z0, z1, t)
     raise ValueError(f"method must be 'linear' or 'spherical', got {method!r}")
+
+
+def pick_of_class(labels: torch.Tensor, label: int, generator: torch.Generator) -> int:
+    """Position of one image with class ``label``, drawn uniformly from ``labels`` (N,) with
+    ``generator``; raises ValueError when the class has no images."""
+    pool = torch.nonzero(torch.as_tensor(labels) == int(label)).reshape(-1)
+    if len(pool) == 0:
+        raise ValueError(f"there are no images of class {label} in this dataset")
+    return int(pool[torch.randint(len(pool), (1,), generator=generator)])
 
 
 @torch.inference_mode()
@@ -178,3 +233,30 @@ def dims_by_activity(kl_per_dim: list[float] | torch.Tensor) -> list[int]:
     """Latent dimensions ordered from most to least active (largest mean KL first)."""
     kl = torch.as_tensor(kl_per_dim, dtype=torch.float64)
     return torch.argsort(kl, descending=True, stable=True).tolist()
+
+
+def project_posterior(p: PCA, mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A diagonal Gaussian posterior N(mean, diag(std^2)) (each (D,)) seen on the PCA plane.
+
+    A linear map W (the (k, D) components) sends it to N(W (mean - m), W diag(std^2) W^T):
+    returns the projected mean (k,) and covariance (k, k).
+    """
+    w = p.components
+    return p.transform(mean.reshape(1, -1))[0], (w * std.pow(2)) @ w.T
+
+
+@torch.inference_mode()
+def pca_manifold_grid(model: VAE, p: PCA, spread: torch.Tensor, n: int, low: float = 0.05,
+                      high: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode an n x n grid on the plane of the first two principal axes in one batched call.
+
+    The plane coordinates are ``spread[j] * Phi^-1(linspace(low, high, n))``: the grid of
+    :func:`manifold_grid` scaled to the spread (std, shape (2,)) of the projected codes, whose
+    mean is 0. Returns images (n*n, C, H, W), row-major with the top row at the highest
+    second coordinate, and the coordinates (n, 2) (column j: values along axis j).
+    """
+    values = standard_normal_grid(n, low, high)
+    coords = values.reshape(-1, 1) * spread.reshape(1, 2).float()
+    ys, xs = torch.meshgrid(coords[:, 1].flip(0), coords[:, 0], indexing="ij")
+    z = p.inverse(torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1))
+    return model.decode_image(z), coords

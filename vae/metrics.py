@@ -79,3 +79,28 @@ def format_table(metrics: dict, title: str = "") -> str:
     lines = [title] if title else []
     lines += [f"{name:<{width}}  {value}" for name, value in rows]
     return "\n".join(lines)
+
+
+def factor_correlations(means: torch.Tensor, factors: torch.Tensor, categorical: tuple[int, ...] = (0,)) -> torch.Tensor:
+    """(D, K) association between each latent mean (N, D) and each ground-truth factor (N, K).
+
+    Continuous factors: |Pearson r|. Categorical factors (column indices in ``categorical``):
+    the correlation ratio eta = sqrt(between-class variance / total variance) of the latent.
+    Both lie in [0, 1]; 1 means the latent is a function of the factor (linear, for Pearson).
+    """
+    z = means.double()
+    f = factors.double()
+    zc = z - z.mean(dim=0)
+    zstd = zc.pow(2).mean(dim=0).sqrt().clamp_min(1e-12)
+    out = torch.zeros(z.shape[1], f.shape[1], dtype=torch.float64)
+    for k in range(f.shape[1]):
+        if k in categorical:
+            between = torch.zeros(z.shape[1], dtype=torch.float64)
+            for c in f[:, k].unique():
+                sel = f[:, k] == c
+                between += sel.sum() * (z[sel].mean(dim=0) - z.mean(dim=0)).pow(2)
+            out[:, k] = (between / len(z)).sqrt() / zstd
+        else:
+            fc = f[:, k] - f[:, k].mean()
+            out[:, k] = ((zc * fc[:, None]).mean(dim=0) / (zstd * fc.pow(2).mean().sqrt().clamp_min(1e-12))).abs()
+    return out.float()

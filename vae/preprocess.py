@@ -8,7 +8,6 @@ message meant for the user.
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +18,11 @@ MAX_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 16_000_000  # width x height
 MAX_SIDE = 8_000
 STYLES = ("mnist", "fit", "resize")
+INVERT = ("auto", "yes", "no")
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
+BLANK = "The image looks blank: it has no visible strokes or shapes, so there is nothing to crop to."
+TOO_MANY_PIXELS = (f"The image declares more than {MAX_PIXELS // 1_000_000} megapixels (a possible decompression "
+                   "bomb), so it was not opened.")
 
 
 class ImageError(ValueError):
@@ -35,35 +39,43 @@ class Prepared:
 
 
 def open_image(data: bytes, notes: list[str] | None = None) -> Image.Image:
-    """Decode ``data`` fully into an upright single-frame RGB/RGBA/L image, or raise ImageError."""
+    """Decode ``data`` fully into an upright single-frame RGB/RGBA/L image, or raise ImageError.
+
+    Only the formats in :data:`FORMATS` are tried (a renamed EPS or TIFF is refused, never
+    handed to another decoder). The declared size is checked before any pixel is decoded.
+    """
     notes = notes if notes is not None else []
     if not data:
         raise ImageError("The file is empty (0 bytes).")
     if len(data) > MAX_BYTES:
-        raise ImageError(f"The file is {len(data) / 1e6:.1f} MB; the limit is {MAX_BYTES / 1e6:.0f} MB.")
+        raise ImageError(f"The file is {len(data) / 2**20:.1f} MB, over the {MAX_BYTES / 2**20:.0f} MB limit.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            w, h = im.size
-            if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
-                raise ImageError(f"The image is {w}x{h} pixels; the limit is {MAX_SIDE} per side and "
-                                 f"{MAX_PIXELS / 1e6:.0f} megapixels in all.")
-            frames = getattr(im, "n_frames", 1)
-            if frames > 1:
-                im.seek(0)
-                notes.append(f"Animated image: the first of its {frames} frames is used.")
-            im.load()
-            im = ImageOps.exif_transpose(im)
+        im = Image.open(io.BytesIO(data), formats=FORMATS)
+        _check_size(*im.size)
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1:
+            im.seek(0)
+            notes.append(f"This file holds {frames} frames (an animation or a multi-picture file): the first is used.")
+        im.load()
+        im = ImageOps.exif_transpose(im)
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError("This file is not an image that can be read (use PNG, JPEG, WebP, BMP or GIF).") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError("The image declares too many pixels (a possible decompression bomb); it was not opened.") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(TOO_MANY_PIXELS) from None
+    except Exception as exc:  # Pillow reports damaged data as OSError, SyntaxError, struct.error, ...
         raise ImageError(f"The image data is damaged or truncated ({exc}).") from None
     return _normalise_mode(im, notes)
+
+
+def _check_size(w: int, h: int) -> None:
+    """Refuse declared sizes over the limits before decoding (Pillow itself only warns up to
+    2 x ``Image.MAX_IMAGE_PIXELS``, and that global is the app's to set)."""
+    if w * h > MAX_PIXELS:
+        raise ImageError(TOO_MANY_PIXELS)
+    if max(w, h) > MAX_SIDE:
+        raise ImageError(f"The image is {w}x{h} pixels; the limit is {MAX_SIDE} pixels per side.")
 
 
 def _normalise_mode(im: Image.Image, notes: list[str]) -> Image.Image:
@@ -73,10 +85,13 @@ def _normalise_mode(im: Image.Image, notes: list[str]) -> Image.Image:
         lo, hi = float(arr.min()), float(arr.max())
         scale = 65535.0 if im.mode.startswith("I;16") else (hi if hi > 255 else 255.0)
         arr = np.clip((arr - (0 if im.mode.startswith("I;16") else min(lo, 0))) / max(scale, 1e-9) * 255.0, 0, 255)
-        notes.append(f"{im.mode} image with more than 8 bits per pixel: scaled to 8 bits.")
+        depth = "16-bit" if im.mode.startswith("I;16") else "32-bit"
+        notes.append(f"{depth} grayscale image: scaled to 8 bits per pixel.")
         return Image.fromarray(arr.round().astype(np.uint8), mode="L")
+    if "transparency" in im.info and im.mode in ("P", "L", "RGB"):
+        return im.convert("RGBA")
     if im.mode == "P":
-        return im.convert("RGBA" if "transparency" in im.info else "RGB")
+        return im.convert("RGB")
     if im.mode in ("LA", "PA", "RGBa", "La"):
         return im.convert("RGBA")
     if im.mode in ("L", "RGB", "RGBA"):
@@ -102,11 +117,30 @@ def _flatten_alpha(im: Image.Image) -> Image.Image:
     return canvas
 
 
+def _border(gray: np.ndarray) -> np.ndarray:
+    """The outermost rows and columns of an (H, W) image, as one 1-D array."""
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+
+
+def _level(gray: np.ndarray) -> np.ndarray | None:
+    """(H, W) uint8 -> background (border median) black and brightest pixel white, as the
+    binary NIST scans behind MNIST were; None when it is so already or the content is not
+    brighter than the background. Raises ImageError when the image has no contrast."""
+    lo, peak = int(gray.min()), int(gray.max())
+    if peak - lo < 16:
+        raise ImageError(BLANK)
+    bg = float(np.median(_border(gray)))
+    if peak - bg < 16 or (bg < 8 and peak >= 192):
+        return None
+    out = (gray.astype(np.float64) - bg) * (255.0 / (peak - bg))
+    return np.clip(out, 0, 255).round().astype(np.uint8)
+
+
 def _crop_to_content(gray: np.ndarray) -> np.ndarray:
     """Crop to the bounding box of pixels brighter than 20% of the maximum."""
     peak = int(gray.max())
     if peak < 16:
-        raise ImageError("The image looks blank after conversion: there is nothing to crop to.")
+        raise ImageError(BLANK)
     ys, xs = np.nonzero(gray > max(8, 0.2 * peak))
     return gray[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
 
@@ -119,18 +153,21 @@ def _fit(gray: np.ndarray, box: int) -> np.ndarray:
     return np.asarray(Image.fromarray(gray).resize(size, Image.Resampling.LANCZOS))
 
 
-def _place(img: np.ndarray, side: int, by_mass: bool) -> np.ndarray:
-    """Paste ``img`` into a black side x side canvas, centred by mass or by its box."""
+def _place(img: np.ndarray, height: int, width: int, by_mass: bool) -> np.ndarray:
+    """Paste (h, w) ``img`` into a black (height, width) canvas, centred by mass or by its box.
+
+    By mass, the centre of mass lands on pixel coordinate (height/2, width/2), i.e. (14, 14)
+    in 28x28, where MNIST's mean centre of mass lies."""
     h, w = img.shape
     if by_mass and img.sum() > 0:
         ys, xs = np.indices(img.shape)
         total = img.astype(np.float64).sum()
         cy, cx = (ys * img).sum() / total, (xs * img).sum() / total
-        top, left = round(side / 2 - cy), round(side / 2 - cx)
+        top, left = round(height / 2 - cy), round(width / 2 - cx)
     else:
-        top, left = (side - h) // 2, (side - w) // 2
-    top, left = min(max(top, 0), side - h), min(max(left, 0), side - w)
-    canvas = np.zeros((side, side), dtype=np.uint8)
+        top, left = (height - h) // 2, (width - w) // 2
+    top, left = min(max(top, 0), height - h), min(max(left, 0), width - w)
+    canvas = np.zeros((height, width), dtype=np.uint8)
     canvas[top:top + h, left:left + w] = img
     return canvas
 
@@ -140,10 +177,14 @@ def prepare(data: bytes, image_shape: tuple[int, int, int], style: str = "mnist"
 
     ``style``: ``mnist`` (crop, fit 20x20 of 28, centre by mass), ``fit`` (crop, fit the whole
     frame, centre) or ``resize`` (whole picture resized). ``invert``: ``auto`` (when the border
-    is light), ``yes`` or ``no``. Colour models (C=3) always use ``resize``.
+    is light), ``yes`` or ``no``. Before cropping, a grey background (paper in a photo) is set
+    to black and the strokes stretched to white, when needed. Colour models (C=3) always use
+    ``resize``. Raises ImageError (message for the user) for any unusable file.
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
+    if invert not in INVERT:
+        raise ValueError(f"invert must be one of {INVERT}, got {invert!r}")
     notes: list[str] = []
     im = _flatten_alpha(open_image(data, notes))
     c, h, w = image_shape
@@ -154,20 +195,23 @@ def prepare(data: bytes, image_shape: tuple[int, int, int], style: str = "mnist"
         return Prepared(steps, torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255.0, notes)
     gray = np.asarray(im.convert("L"))
     steps.append(("grayscale", gray))
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if invert == "yes" or (invert == "auto" and np.median(border) > 127):
+    if invert == "yes" or (invert == "auto" and np.median(_border(gray)) > 127):
         gray = 255 - gray
         steps.append(("inverted (light background)" if invert == "auto" else "inverted", gray))
     if style == "resize":
         out = np.asarray(Image.fromarray(gray).resize((w, h), Image.Resampling.LANCZOS))
         steps.append((f"resized to {w}x{h}", out))
     else:
+        levelled = _level(gray)
+        if levelled is not None:
+            gray = levelled
+            steps.append(("background to black, contrast stretched", gray))
         cropped = _crop_to_content(gray)
         steps.append(("cropped to content", cropped))
         box = round(min(h, w) * 20 / 28) if style == "mnist" else min(h, w)
         fitted = _fit(cropped, box)
         steps.append((f"fit into {box}x{box}", fitted))
-        out = _place(fitted, min(h, w), by_mass=style == "mnist")
+        out = _place(fitted, h, w, by_mass=style == "mnist")
         steps.append((f"centred by mass in {w}x{h}" if style == "mnist" else f"centred in {w}x{h}", out))
     return Prepared(steps, torch.from_numpy(out.copy())[None, None].float() / 255.0, notes)
 

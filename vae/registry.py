@@ -74,11 +74,14 @@ def dataset_names() -> list[str]:
 
 
 def load_dataset(name: str, split: str = "train", data_dir: "str | os.PathLike | None" = None,
-                 download: bool = True, channels: int = 1, size: int = 28, allow_sample: bool = True) -> ImageData:
+                 download: bool = True, channels: int = 1, size: int = 28,
+                 allow_sample: bool | None = None) -> ImageData:
     """Load one split of a named dataset into memory.
 
     MNIST-like sets use the full data when found (or downloaded), else the shipped
-    2,000-image test sample unless ``allow_sample`` is False; ``ImageData.source`` says which.
+    2,000-image test sample if ``allow_sample`` (default: True for the test split, False for
+    the train split, so nothing trains on test images by accident); ``ImageData.source``
+    says which was used.
     ``channels``/``size`` apply to ``folder:PATH`` datasets only. Raises
     :class:`DatasetUnavailable` (a clear message) or :class:`ValueError` for an unknown name.
     """
@@ -89,6 +92,8 @@ def load_dataset(name: str, split: str = "train", data_dir: "str | os.PathLike |
         if not path:
             raise DatasetUnavailable("folder dataset: give a path, as in folder:/path/to/images")
         return load_folder(path, split, channels=channels, size=size)
+    if allow_sample is None:
+        allow_sample = split == "test"
     spec = DATASETS.get(name)
     if spec is None:
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(dataset_names())}")

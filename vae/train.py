@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from . import checkpoint
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, ModelConfig, TrainConfig
 from .data.base import DatasetUnavailable
 from .device import pick_device, set_threads
 from .metrics import evaluate, format_table
@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = p.add_argument_group("data")
     d.add_argument("--dataset", default="shapes", help=f"dataset name: {', '.join(dataset_names())}")
     d.add_argument("--data-dir", help="dataset root in torchvision layout (default: $VAE_DATA_DIR or ~/.cache/vae-latent-lab/data)")
+    d.add_argument("--allow-sample", action="store_true",
+                   help="without full MNIST/Fashion-MNIST, train on the shipped 2,000-image test sample")
     d.add_argument("--channels", type=int, choices=(1, 3), default=1, help="channels for folder: datasets")
     d.add_argument("--image-size", type=int, default=28, help="side in pixels for folder: datasets")
     m = p.add_argument_group("model (ignored with --resume)")
@@ -97,11 +99,13 @@ def _setup(args: argparse.Namespace):
         if state is None:
             raise checkpoint.CheckpointError(f"{args.resume} has no training state to resume (was it a final export?)")
         out = Path(args.out or args.resume)
+        args.data_dir = args.data_dir or ckpt.training.get("data_dir")  # the same data as before
     else:
         dataset = args.dataset
         tcfg = _train_config(args, None)
         out = None
-    train = load_dataset(dataset, "train", data_dir=args.data_dir, channels=args.channels, size=args.image_size)
+    train = load_dataset(dataset, "train", data_dir=args.data_dir, channels=args.channels, size=args.image_size,
+                         allow_sample=args.allow_sample)
     test = None if args.no_test else load_dataset(dataset, "test", data_dir=args.data_dir,
                                                   channels=args.channels, size=args.image_size)
     if not args.resume:
@@ -116,9 +120,32 @@ def _setup(args: argparse.Namespace):
     return model, tcfg, dataset, train, test, state, out
 
 
-def _summary(tcfg: TrainConfig, trainer: Trainer, device: torch.device, train_source: str) -> dict:
+def retrain_command(model: dict, training: dict, dataset: str, out: str, data_dir: str = "../shared/data") -> str:
+    """The exact ``python -m vae.train`` command that reproduces a checkpoint from its card."""
+    defaults = ModelConfig()
+    parts = ["python -m vae.train", f"--dataset {dataset}", f"--data-dir {data_dir}", f"--arch {model['arch']}",
+             f"--latent-dim {model['latent_dim']}"]
+    if model["arch"] == "mlp":
+        parts.append(f"--hidden {','.join(map(str, model['hidden']))}")
+    else:
+        parts += [f"--conv-channels {','.join(map(str, model['conv_channels']))}", f"--conv-fc {model['conv_fc']}"]
+    for key, flag in (("activation", "--activation"), ("likelihood", "--likelihood")):
+        if model[key] != getattr(defaults, key):
+            parts.append(f"{flag} {model[key]}")
+    if model["likelihood"] == "gaussian":
+        parts.append(f"--sigma {model['sigma']}" + (" --learn-sigma" if model["learn_sigma"] else ""))
+    t = training.get("config", {})
+    for key, flag in (("epochs", "--epochs"), ("batch_size", "--batch-size"), ("lr", "--lr"), ("beta", "--beta"),
+                      ("kl_warmup_epochs", "--kl-warmup"), ("grad_clip", "--grad-clip"), ("seed", "--seed")):
+        if key in t and (key in ("epochs", "beta", "seed") or t[key] != getattr(TRAIN_DEFAULTS, key)):
+            parts.append(f"{flag} {t[key]:g}" if isinstance(t[key], float) else f"{flag} {t[key]}")
+    return " ".join(parts + [f"--out {out}"])
+
+
+def _summary(tcfg: TrainConfig, trainer: Trainer, device: torch.device, train_source: str,
+             data_dir: str | None = None) -> dict:
     st = trainer.state
-    return {"config": tcfg.to_dict(), "epochs_done": st.epoch, "global_step": st.global_step,
+    return {"config": tcfg.to_dict(), "epochs_done": st.epoch, "global_step": st.global_step, "data_dir": data_dir,
             "wall_seconds": round(st.wall_seconds, 2), "device": str(device), "threads": torch.get_num_threads(),
             "train_data": train_source, "history": st.history}
 
@@ -152,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_epoch(r: EpochReport) -> None:
         (bar.write if bar is not None else print)(_epoch_line(r))
-        checkpoint.save(out, trainer.model, dataset, training=_summary(tcfg, trainer, device, train.source),
+        checkpoint.save(out, trainer.model, dataset, training=_summary(tcfg, trainer, device, train.source, args.data_dir),
                         state=trainer.snapshot())
 
     trainer = Trainer(model, train, tcfg, test=test, device=device, on_step=on_step, on_epoch=on_epoch,
@@ -165,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    summary = _summary(tcfg, trainer, device, train.source)
+    summary = _summary(tcfg, trainer, device, train.source, args.data_dir)
     if result.stopped:
         checkpoint.save(out, trainer.model, dataset, training=summary, state=result.state)
         print(f"stopped at epoch {trainer.state.epoch + 1}, step {trainer.state.epoch_step}; saved {out}. "

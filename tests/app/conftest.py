@@ -1,32 +1,28 @@
-"""Helpers for Streamlit AppTest tests: open the real app.py on a chosen model and page."""
+"""Fixtures for the AppTest tests (helpers live in app_helpers.py)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-TIMEOUT = 90
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 
 @pytest.fixture(autouse=True)
 def _isolated_user_models(tmp_path, monkeypatch):
-    """The picker lists shipped models plus an empty, private user-models folder."""
+    """The picker lists shipped models plus an empty, private user-models folder; jobs too
+    get a private folder."""
     monkeypatch.setenv("VAE_USER_MODELS", str(tmp_path / "user_models"))
+    monkeypatch.setenv("VAE_JOBS_DIR", str(tmp_path / "jobs"))
 
 
-def open_app(model: str = "mnist-2d", page: str | None = None) -> AppTest:
-    """Run app.py with ``?model=NAME`` and switch to ``page`` (e.g. 'pages/morph.py')."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params["model"] = model
-    at.run()
-    if page is not None:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+@pytest.fixture
+def media(monkeypatch) -> dict[str, bytes]:
+    """file id -> bytes of every media file the app stores during the test."""
+    store: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
 
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        store[file_id] = self.get_file(file_id).content
+        return file_id
 
-def image_urls(at: AppTest) -> list[str]:
-    """The media URLs of every image element on the page (they change when the pixels do)."""
-    return [img.url for el in at.get("image") for img in el.proto.imgs]
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return store

@@ -1,5 +1,5 @@
 """AppTest: the Decode page, driven as a user would."""
-from conftest import image_urls, open_app
+from app_helpers import image_urls, open_app
 
 
 def _app(model="mnist-2d"):

@@ -112,7 +112,9 @@ def test_offline_falls_back_to_shipped_sample_and_says_so(tmp_path, name, classe
     assert d.classes[0] == classes
     assert d.source.startswith("shipped sample of 2000 images of the official") and str(tmp_path) in d.source
     assert int(d.ids.max()) < 10_000 and len(set(d.ids.tolist())) == 2000
-    train = load_dataset(name, "train", data_dir=tmp_path, download=False)
+    with pytest.raises(DatasetUnavailable):  # never trains on test images unless asked to
+        load_dataset(name, "train", data_dir=tmp_path, download=False)
+    train = load_dataset(name, "train", data_dir=tmp_path, download=False, allow_sample=True)
     assert "no full training set was found" in train.source
 
 

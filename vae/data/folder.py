@@ -78,3 +78,40 @@ def load_folder(path: str | Path, split: str, channels: int = 1, size: int = 28,
         name=f"folder:{root}", split=split, images=images[index], labels=all_labels[index], classes=classes,
         source=f"folder {root}: {len(index)} of {len(kept)} images ({split} split){note}",
     )
+
+
+MAX_ZIP_FILES = 50_000
+MAX_ZIP_BYTES = 500 * 1024 * 1024
+
+
+def extract_zip(data: bytes, dest: str | Path) -> Path:
+    """Safely unpack a zip of images into ``dest`` (created) and return it.
+
+    Only image files are written; members with absolute paths or '..' are refused, and the
+    total uncompressed size and file count are capped (zip bombs). Raises DatasetUnavailable.
+    """
+    import io
+    import zipfile
+
+    dest = Path(dest)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise DatasetUnavailable("the uploaded file is not a valid zip archive") from None
+    members = [m for m in zf.infolist() if not m.is_dir() and Path(m.filename).suffix.lower() in IMAGE_SUFFIXES]
+    if not members:
+        raise DatasetUnavailable(f"the zip holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    if len(members) > MAX_ZIP_FILES or sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+        raise DatasetUnavailable(f"the zip is too large: at most {MAX_ZIP_FILES} images and "
+                                 f"{MAX_ZIP_BYTES // 2**20} MB uncompressed")
+    for m in members:
+        parts = Path(m.filename).parts
+        if Path(m.filename).is_absolute() or ".." in parts or m.filename.startswith(("/", "\\")):
+            raise DatasetUnavailable(f"the zip contains an unsafe path: {m.filename!r}")
+    dest.mkdir(parents=True, exist_ok=True)
+    for m in members:
+        target = dest.joinpath(*Path(m.filename).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with zf.open(m) as src, open(target, "wb") as out:
+            out.write(src.read())
+    return dest

@@ -1,5 +1,5 @@
 """The app opens on the default shipped model in a real browser, with no traceback."""
-from conftest import open_page
+from browser import open_page
 
 
 def test_app_opens_on_decode_page(page, app_url):

@@ -1,0 +1,36 @@
+"""Pure figure builders for the Reconstruct page (no Streamlit): step thumbnails and the
+-ELBO histogram with the image's score marked."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from PIL import Image
+
+from . import figures
+
+
+def step_image(arr: np.ndarray, size: int = 140) -> Image.Image:
+    """(H, W) or (H, W, 3) uint8 -> an image about ``size`` px on its longer side: small
+    images are upscaled with nearest neighbour (pixels stay visible), large ones shrunk."""
+    h, w = arr.shape[:2]
+    if max(h, w) <= size:
+        return figures.upscale(arr, size)
+    s = size / max(h, w)
+    return Image.fromarray(arr).resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.LANCZOS)
+
+
+def elbo_histogram(reference: np.ndarray, value: float, percentile: float, bins: int = 60) -> go.Figure:
+    """Histogram of the reference (N,) -ELBOs with a vertical line at the image's ``value``.
+
+    The x-axis stretches to include ``value`` even when it lies far outside the test set."""
+    ref = np.asarray(reference, dtype=np.float64)
+    lo, hi = float(min(ref.min(), value)), float(max(ref.max(), value))
+    fig = go.Figure(go.Histogram(x=ref, xbins={"start": lo, "end": hi, "size": max((hi - lo) / bins, 1e-6)},
+                                 marker={"color": figures.PALETTE[0]}, name="test images",
+                                 hovertemplate="-ELBO %{x}<br>%{y} images<extra></extra>"))
+    fig.add_vline(x=value, line={"color": "black", "width": 3},
+                  annotation_text=f"your image: {value:.1f} nats ({percentile:.1f} percentile)",
+                  annotation_position="top")
+    fig.update_layout(xaxis_title="-ELBO (nats per image)", yaxis_title="test images", height=300, bargap=0.02,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False)
+    return fig

@@ -1,0 +1,204 @@
+"""Latent map: every test image as a point in latent space; select points to see the images,
+and decode a grid over the same plane to see the manifold the decoder has learnt."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+from lab import fig_latent_map as fm
+from lab import figures, state, ui
+from vae import explore
+
+MAP_KEY = "latent_map_chart"
+SEL_KEY = "latent_map_selected"
+GRID_KEY = "latent_map_grid"
+MAX_SHOWN = 24
+LOW, HIGH = 0.05, 0.95  # grid probabilities: Phi^-1(0.05) .. Phi^-1(0.95) = -1.64 .. 1.64
+
+ui.require_entrypoint()
+st.header("Latent map: where the test images land")
+ui.explainer(r"""
+Each dot is one test image, placed at the mean $\mu(x)$ of the encoder's posterior
+$q(z\mid x)=\mathcal{N}(\mu(x), \mathrm{diag}\,\sigma^2(x))$ and coloured by its label.
+The KL term of the ELBO pulls every posterior towards the **prior** $p(z)=\mathcal{N}(0, I)$, so
+the codes fill a roughly round cloud around 0. The reconstruction term needs images that look
+alike to get nearby codes, so the classes form **clusters**, although the model never saw a label.
+
+**Click** a point, or choose the **box** or **lasso** tool in the chart's toolbar and drag, to
+see those images beside their reconstructions (a plain drag zooms; a double-click zooms back out). The black **ellipse** around the first selected point is its posterior
+$\mu \pm 2\sigma$: where the encoder thinks that image's code could be (about 86% of the
+posterior's probability lies inside it).
+
+The **manifold grid** decodes an $n \times n$ grid of latent points. The coordinates are
+$z = \Phi^{-1}(p)$ for $p$ evenly spaced from 0.05 to 0.95, where $\Phi$ is the standard normal
+CDF (as in Kingma & Welling 2014): every cell holds the same prior probability, so the grid is
+dense near 0, where most codes are, and sparse in the tails. The dashed box on the map is the
+area the grid covers.
+
+With **more than 2 latent dimensions** the map is a **PCA projection**: the two directions along
+which the codes vary most. The explained variance says how much of the spread the picture keeps;
+points that overlap here can be far apart in the full space.
+""")
+
+cur = state.current()
+if cur is None:
+    st.stop()
+D = cur.entry.latent_dim
+if D < 2:
+    st.error(f"The latent map needs at least 2 latent dimensions; this model has {D}.")
+    st.stop()
+data = state.dataset_or_error(cur)
+if data is None:
+    st.stop()
+with st.spinner("Encoding the test set (once per model)…"):
+    enc = cur.encoded()
+if len(enc["ids"]) < 2:
+    st.error(f"The test set of {cur.entry.dataset} has {len(enc['ids'])} image(s); the map needs at least 2.")
+    st.stop()
+model_key = str(cur.entry.path)
+
+
+@dataclass
+class View:
+    """How the codes are drawn: ``points`` (N, 2), the PCA (None for 2-D models), and the
+    extent (x0, x1, y0, y1) of the manifold grid in map coordinates."""
+
+    points: np.ndarray
+    pca: explore.PCA | None
+    spread: torch.Tensor | None
+    axis_titles: tuple[str, str]
+    title: str
+    grid_box: tuple[float, float, float, float]
+
+
+def _view() -> View:
+    mean = torch.from_numpy(enc["mean"])
+    edge = explore.standard_normal_grid(2, LOW, HIGH)  # (-1.64, 1.64)
+    if D == 2:
+        lo, hi = float(edge[0]), float(edge[1])
+        return View(enc["mean"], None, None, ("z0", "z1"), f"Latent means of {len(mean):,} test images",
+                    (lo, hi, lo, hi))
+    p = explore.pca(mean, k=2)
+    points = p.transform(mean)
+    spread = points.std(dim=0)
+    ex = (100 * p.explained).tolist()
+    (x0, y0), (x1, y1) = (edge[0] * spread).tolist(), (edge[1] * spread).tolist()
+    box = (x0, x1, y0, y1)
+    return View(points.numpy(), p, spread, (f"PC1 ({ex[0]:.1f}% of variance)", f"PC2 ({ex[1]:.1f}% of variance)"),
+                f"PCA projection of the {D}-D latent means of {len(mean):,} test images", box)
+
+
+view = _view()
+
+
+def _selection() -> list[int]:
+    """The ids selected on this model's map (kept across reruns by the on-select callback)."""
+    saved = st.session_state.get(SEL_KEY)
+    return list(saved[1]) if saved and saved[0] == model_key else []
+
+
+def _on_select() -> None:
+    st.session_state[SEL_KEY] = (model_key, fm.selected_ids(st.session_state.get(MAP_KEY)))
+
+
+def _clear() -> None:
+    st.session_state[SEL_KEY] = (model_key, [])
+
+
+def _focus(pos: int) -> tuple[list, str]:
+    """Overlay traces (posterior ellipse and a marker) for the image at position ``pos``."""
+    mean = torch.from_numpy(enc["mean"][pos])
+    std = torch.from_numpy(np.exp(0.5 * enc["logvar"][pos]))
+    name = f"#{int(enc['ids'][pos])}"
+    if view.pca is None:
+        m, s = mean.numpy(), std.numpy()
+        text = f"Ellipse: posterior of {name}, μ = ({m[0]:.2f}, {m[1]:.2f}), σ = ({s[0]:.2f}, {s[1]:.2f})."
+        return [figures.ellipse_trace(m, s), figures.marker_trace(m, name)], text
+    m2, cov = explore.project_posterior(view.pca, mean, std)
+    text = (f"Ellipse: posterior of {name} projected onto the PCA plane (μ ± 2σ of its "
+            f"{D}-D Gaussian seen along PC1 and PC2).")
+    return [fm.cov_ellipse_trace(m2.numpy(), cov.numpy()), figures.marker_trace(m2.numpy(), name)], text
+
+
+def _show_selection(pos: np.ndarray, n_selected: int) -> None:
+    """Originals (left) and their reconstructions (right) for the first MAX_SHOWN positions."""
+    shown = torch.from_numpy(pos[:MAX_SHOWN])
+    x = data.float_images(shown)
+    recon = explore.reconstruct(cur.model, x)
+    if n_selected > MAX_SHOWN:
+        st.caption(f"{n_selected} images selected; showing the first {MAX_SHOWN}.")
+    else:
+        st.caption(f"{n_selected} image{'s' if n_selected > 1 else ''} selected.")
+    left, right = st.columns(2)
+    if len(shown) == 1:
+        i = int(shown[0])
+        label = f"#{int(data.ids[i])} ({data.classes[int(data.labels[i])]})"
+        with left:
+            ui.show(x[0], 168, caption=f"original {label}")
+        with right:
+            ui.show(recon[0], 168, caption="reconstruction")
+        return
+    ncol = min(len(shown), 4)
+    with left:
+        ui.show_grid(x, ncol, scale=2, caption="originals")
+    with right:
+        ui.show_grid(recon, ncol, scale=2, caption="reconstructions")
+    ids = ", ".join(f"#{int(data.ids[int(i)])}" for i in shown)
+    st.caption(f"In reading order: {ids}.")
+
+
+@st.fragment
+def map_panel() -> None:
+    ids = _selection()
+    pos = fm.positions_of(ids, data.ids.numpy())
+    overlays, focus_text = _focus(int(pos[0])) if len(pos) else ([], "")
+    # The title goes above the chart, not in it, where Plotly's toolbar would cover it.
+    fig = fm.map_figure(view.points, enc["labels"], enc["ids"], data.classes, view.axis_titles, "",
+                        grid_box=view.grid_box, overlays=overlays)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.markdown(f"**{view.title}**")
+        st.plotly_chart(fig, key=MAP_KEY, on_select=_on_select, selection_mode=("points", "box", "lasso"),
+                        alt=view.title)
+        st.caption(f"{len(view.points):,} points, one per test image. Data: {data.source}. "
+                   "Dashed box: the area of the manifold grid below.")
+        if view.pca is not None:
+            st.caption(fm.explained_text(view.pca.explained.tolist()))
+    with right:
+        st.subheader("Selected images")
+        if not len(pos):
+            st.info("Click a point, or choose the box or lasso tool in the chart's toolbar and drag over the "
+                    "map, to see those test images beside their reconstructions.")
+            return
+        st.button("Clear selection", on_click=_clear)
+        _show_selection(pos, len(pos))
+        st.caption(focus_text)
+
+
+@st.fragment
+def manifold_panel() -> None:
+    st.subheader("Manifold: decode a grid over the map")
+    n = st.slider("Grid size (n × n images)", 10, 25, 15, key=GRID_KEY)
+    if view.pca is None:
+        images, values = explore.manifold_grid(cur.model, n, low=LOW, high=HIGH)
+        lo, hi = float(values[0]), float(values[-1])
+        st.markdown(f"Decoded at $z = (z_0, z_1)$ with both coordinates spaced by $\\Phi^{{-1}}$ from {lo:.2f} "
+                    f"to {hi:.2f}: the latent space itself, the dashed box on the map.")
+        caption = f"z0 grows left to right, z1 bottom to top; {n}×{n} images from one decoder call"
+    else:
+        images, coords = explore.pca_manifold_grid(cur.model, view.pca, view.spread, n, low=LOW, high=HIGH)
+        st.markdown("Decoded on the **PCA plane** of the map: "
+                    "$z = \\bar z + a\\,\\mathrm{PC1} + b\\,\\mathrm{PC2}$, "
+                    f"with $a$ from {float(coords[0, 0]):.2f} to {float(coords[-1, 0]):.2f} and $b$ from "
+                    f"{float(coords[0, 1]):.2f} to {float(coords[-1, 1]):.2f} ($\\Phi^{{-1}}$ spacing scaled to the "
+                    "spread of the projected codes): the dashed box on the map. Directions off the plane stay at "
+                    "the mean code.")
+        caption = f"PC1 grows left to right, PC2 bottom to top; {n}×{n} images from one decoder call"
+    ui.show_grid(images, ncol=n, scale=max(1, round(720 / (n * (images.shape[-1] + 2)))), caption=caption)
+
+
+map_panel()
+manifold_panel()

@@ -1,0 +1,140 @@
+"""Morph: encode two images and walk the latent path between them, linearly or spherically."""
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from lab import figures, state, ui
+from vae import explore, preprocess
+
+SOURCES = ("Test image", "Random of a class", "Upload")
+METHODS = {"linear": "Linear (lerp)", "spherical": "Spherical (slerp)"}
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+SIDES = (("a", "Start image", 0), ("b", "End image", 1))
+
+ui.require_entrypoint()
+st.header("Morph: walk from one image to another")
+ui.explainer(r"""
+The **encoder** turns each of the two images into a point of the latent space (the mean of its
+posterior $q(z\mid x)$): $z_0$ for the start and $z_1$ for the end. We then walk along a path
+from $z_0$ to $z_1$ and let the **decoder** draw every point on the way. If the latent space is
+well organised, the pictures change smoothly, and every step still looks like a real image.
+
+- **Linear** (lerp) walks the straight line: $z_t = (1-t)\,z_0 + t\,z_1$.
+- **Spherical** (slerp) walks along an arc:
+  $$z_t = \frac{\sin((1-t)\,\omega)}{\sin\omega}\,z_0 + \frac{\sin(t\,\omega)}{\sin\omega}\,z_1,
+  \qquad \cos\omega = \frac{z_0\cdot z_1}{\lVert z_0\rVert\,\lVert z_1\rVert}.$$
+
+Why the arc? Under the Gaussian prior $\mathcal{N}(0, I)$ in $D$ dimensions almost all points lie
+near the sphere of radius $\sqrt{D}$; the centre is rarely visited. Two random codes are nearly
+perpendicular there, and the midpoint of the straight line between two perpendicular codes of
+equal length is shorter by a factor $1/\sqrt{2}$: it falls into a region the decoder hardly saw
+in training. Slerp follows the arc instead, so every point keeps about the codes' own, typical
+length, exactly so when both are equally long (White, 2016). In 2 dimensions the difference is
+small; try a model with more latent dimensions.
+
+The **strip** shows $N$ equally spaced steps with the two originals at its ends; the **slider**
+picks any $t$ between 0 and 1. The GIF plays the strip forth and back.
+""")
+
+cur = state.current()
+if cur is None:
+    st.stop()
+data = state.dataset_or_error(cur)
+if data is None:
+    st.stop()
+dataset = cur.entry.dataset
+
+
+def _from_dataset(i: int) -> tuple[torch.Tensor, str]:
+    """The test image at position ``i``: (C, H, W) in [0, 1] and a caption."""
+    i %= len(data)
+    label = data.classes[int(data.labels[i])]
+    return data.float_images(slice(i, i + 1))[0], f"test image #{int(data.ids[i])} ({label})"
+
+
+def _random_of_class(side: str) -> tuple[torch.Tensor, str] | None:
+    c1, c2 = st.columns(2)
+    k = c1.selectbox("Class", range(len(data.classes)), format_func=lambda j: data.classes[j],
+                     key=f"morph_{side}_class_{dataset}")
+    seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=f"morph_{side}_seed")
+    try:
+        i = explore.pick_of_class(data.labels, k, state.generator(seed))
+    except ValueError as exc:
+        st.error(f"No image to pick: {exc}.")
+        return None
+    return _from_dataset(i)
+
+
+def _uploaded(side: str) -> tuple[torch.Tensor, str] | None:
+    file = st.file_uploader("Image file", type=UPLOAD_TYPES, key=f"morph_{side}_upload")
+    if file is None:
+        st.info("Upload an image (PNG, JPEG, WebP, BMP or GIF) to use it as this end of the morph.")
+        return None
+    try:
+        prepared = preprocess.prepare(file.getvalue(), cur.model.config.image_shape,
+                                      style=preprocess.default_style(dataset))
+    except preprocess.ImageError as exc:
+        st.error(str(exc))
+        return None
+    for note in prepared.notes:
+        st.caption(note)
+    return prepared.tensor[0], f"uploaded {file.name}"
+
+
+def endpoint(side: str, title: str, default: int) -> tuple[torch.Tensor, str] | None:
+    """The widgets for one end of the morph; returns its (C, H, W) image and caption, or None."""
+    st.subheader(title)
+    source = st.radio("Source", SOURCES, horizontal=True, key=f"morph_{side}_source")
+    if source == "Test image":
+        st.session_state.setdefault(f"morph_{side}_index", default)
+        i = st.number_input("Test image (position in the loaded set)", min_value=0, step=1,
+                            key=f"morph_{side}_index")
+        return _from_dataset(int(i))
+    if source == "Random of a class":
+        return _random_of_class(side)
+    return _uploaded(side)
+
+
+ends = []
+for col, (side, title, default) in zip(st.columns(2, gap="large"), SIDES):
+    with col, st.container(border=True):
+        ends.append(endpoint(side, title, default))
+if any(e is None for e in ends):
+    st.stop()
+(x0, cap0), (x1, cap1) = ends
+
+c1, c2 = st.columns(2)
+method = c1.radio("Interpolation", list(METHODS), format_func=METHODS.__getitem__, horizontal=True,
+                  key="morph_method")
+steps = c2.slider("Steps in the strip (N)", 3, 16, 8, key="morph_steps")
+
+z, _ = explore.encode_images(cur.model, torch.stack([x0, x1]))
+frames = explore.decode(cur.model, explore.interpolate(z[0], z[1], steps, method))
+
+left, middle, right = st.columns([1, 8, 1], vertical_alignment="center")
+with left:
+    ui.show(x0, 84, caption="start (original)")
+with middle:
+    ui.show_grid(frames, ncol=steps, scale=2, caption=f"{steps} decoded steps, t = 0 … 1 ({METHODS[method]})")
+with right:
+    ui.show(x1, 84, caption="end (original)")
+st.caption(f"Start: {cap0}. End: {cap1}.")
+
+
+@st.fragment
+def at_t(z0: torch.Tensor, z1: torch.Tensor, method: str) -> None:
+    """A slider over t and the single decoded image there, large."""
+    t = st.slider("t (0 = start, 1 = end)", 0.0, 1.0, 0.5, step=0.01, key="morph_t")
+    img = explore.decode(cur.model, explore.interpolate_at(z0, z1, t, method))[0]
+    ui.show(img, 280, caption=f"decoded at t = {t:.2f}")
+
+
+col_t, col_gif = st.columns([2, 1], gap="large")
+with col_t:
+    at_t(z[0], z[1], method)
+with col_gif:
+    st.markdown("**Export**")
+    st.download_button("Download morph as GIF", figures.gif_bytes(frames, bounce=True), file_name="morph.gif",
+                       mime="image/gif", on_click="ignore", icon=":material/download:", key="morph_gif")
+    st.caption(f"{2 * steps - 2} frames: the {steps} steps forth, then back, looping.")

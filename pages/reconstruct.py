@@ -1,0 +1,124 @@
+"""Reconstruct: upload an image (or pick a test image), prepare it the way MNIST was made,
+and see what the VAE makes of it: reconstruction, -ELBO and an anomaly percentile."""
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from lab import fig_reconstruct, figures, state, ui
+from vae import explore, preprocess
+
+UPLOAD, TEST = "Upload a file", "Try a test image"
+FILE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
+STYLE_LABELS = {
+    "mnist": "MNIST: crop, fit into 20×20, centre by mass",
+    "fit": "Fit: crop, fill the frame, centre",
+    "resize": "Resize the whole picture",
+}
+
+ui.require_entrypoint()
+st.header("Reconstruct: your own image through the VAE")
+ui.explainer(r"""
+The **encoder** turns your image $x$ into a distribution $q(z\mid x)$ over latent codes; the
+**decoder** turns its mean back into an image: the **reconstruction**. It shows what the model
+*can* draw that is closest to your picture; details it has never seen in training are lost.
+
+First the picture is prepared the way MNIST digits were (LeCun et al., 1998): grayscale,
+white strokes on black (a light background is inverted), cropped to the strokes, scaled to fit
+20×20 keeping the aspect ratio, then placed in 28×28 so its centre of mass is in the middle.
+
+**−ELBO** (in nats, lower is better) scores how well the model explains the image:
+$$-\mathrm{ELBO}(x) = \underbrace{-\mathbb{E}_{q(z\mid x)}[\log p(x\mid z)]}_{\text{reconstruction}}
++ \underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,p(z)\big)}_{\text{how unusual the code is}} \;\ge\; -\log p(x).$$
+The **anomaly score** is the percentile of your image's −ELBO among the test images': 99 means
+it is harder to explain than 99% of them. Images unlike the training data (a cat, a letter, a
+smudge) usually land high, which is how a VAE serves as an **anomaly detector**.
+Caveats: the score depends on how you drew and prepared the image (thick or off-centre strokes
+cost nats too), and VAEs are known to give *low* scores to some simple out-of-distribution
+images (a blank-ish or very smooth picture can look "likely"; Nalisnick et al., 2019). −ELBO
+uses random posterior samples, so it changes a little with the seed.
+""")
+
+cur = state.current()
+if cur is None:
+    st.stop()
+data = state.dataset_or_error(cur)
+if data is None:
+    st.stop()
+cfg = cur.ckpt.config
+shape = (cfg.channels, cfg.height, cfg.width)
+
+source = st.radio("Image", [UPLOAD, TEST], horizontal=True, key="recon_source")
+c1, c2, c3 = st.columns([2, 2, 1])
+default = preprocess.default_style(cur.entry.dataset)
+style = c1.selectbox("Preparation", preprocess.STYLES, index=preprocess.STYLES.index(default),
+                     format_func=STYLE_LABELS.__getitem__, key=f"recon_style_{cur.entry.dataset}",
+                     help=f"The default matches how {cur.entry.dataset} images were made.")
+invert = c2.radio("Invert to white on black", preprocess.INVERT, horizontal=True, key="recon_invert",
+                  help="auto: invert when the border is light (dark ink on white paper).")
+seed = c3.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="recon_seed",
+                       help="Seeds the posterior samples behind −ELBO.")
+
+if source == UPLOAD:
+    uploaded = st.file_uploader("Image file (PNG, JPEG, WebP, BMP or GIF; up to 5 MB)", type=FILE_TYPES,
+                                key="recon_upload")
+    if uploaded is None:
+        st.info("Upload an image (a digit drawn dark on light paper works), or choose “Try a test image”.")
+        st.stop()
+    raw, origin = uploaded.getvalue(), f"your file {uploaded.name}"
+else:
+    i = int(st.number_input(f"Test image (0 to {len(data) - 1})", min_value=0, max_value=len(data) - 1,
+                            step=1, key="recon_index"))
+    raw = figures.png_bytes(figures.to_uint8(data.float_images(slice(i, i + 1))[0]))
+    origin = f"test image #{int(data.ids[i])} ({data.classes[int(data.labels[i])]})"
+
+try:
+    prepared = preprocess.prepare(raw, shape, style=style, invert=invert)
+except preprocess.ImageError as exc:
+    st.error(str(exc))
+    st.stop()
+for note in prepared.notes:
+    st.info(note)
+
+st.subheader("Preparation, step by step")
+for col, (caption, arr) in zip(st.columns(len(prepared.steps)), prepared.steps):
+    col.image(fig_reconstruct.step_image(arr), caption=caption, width="content", output_format="PNG")
+
+x = prepared.tensor
+recon = explore.reconstruct(cur.model, x)[0]
+score = float(explore.neg_elbo(cur.model, x, state.generator(seed))[0])
+rec_nats, kl_nats = (float(t[0]) for t in explore.elbo_parts(cur.model, x, state.generator(seed)))
+with st.spinner("Scoring the test images once for this model…"):
+    reference = state.test_neg_elbos(*cur.key, cur.entry.dataset)
+pct = explore.percentile_rank(score, torch.from_numpy(reference))
+
+st.subheader("What the VAE makes of it")
+left, right = st.columns([2, 3], gap="large")
+with left:
+    a, b = st.columns(2)
+    with a:
+        ui.show(x[0], 196, caption="model input")
+    with b:
+        ui.show(recon, 196, caption="reconstruction")
+    st.caption(f"Input: {origin}.")
+with right:
+    m1, m2 = st.columns(2)
+    m1.metric("−ELBO (nats)", f"{score:.1f}")
+    m2.metric("Anomaly score (percentile)", f"{pct:.1f}")
+    st.caption(f"−ELBO = reconstruction {rec_nats:.1f} + KL {kl_nats:.1f} nats. Higher than {pct:.1f}% of "
+               f"{len(reference)} test images' −ELBOs under this model.")
+    st.plotly_chart(fig_reconstruct.elbo_histogram(reference, score, pct), key="recon_hist")
+
+if cur.entry.latent_dim == 2:
+    st.subheader("Where it lands on the latent map")
+    mean, std = explore.encode_images(cur.model, x)
+    enc = cur.encoded()
+    fig = figures.latent_scatter(enc["mean"], enc["labels"], enc["ids"], data.classes)
+    fig.add_trace(figures.ellipse_trace(mean[0].numpy(), std[0].numpy()))
+    fig.add_trace(figures.marker_trace(mean[0].numpy(), "your image"))
+    fig.update_layout(dragmode="pan")
+    st.plotly_chart(fig, key="recon_map")
+    st.caption("Dots: the test images' posterior means, coloured by label. ×: your image's posterior mean; "
+               "the ring is its posterior ±2σ.")
+else:
+    st.caption(f"The latent map is drawn for 2-D models; this one has {cur.entry.latent_dim} latent dims.")

@@ -1,0 +1,62 @@
+"""AppTest: the Train page's form, its validation, and a real (tiny) job shown live."""
+import time
+
+from app_helpers import open_app
+
+
+def _train_page():
+    return open_app("mnist-2d", "pages/train.py")
+
+
+def _start(at):
+    next(b for b in at.button if b.key == "train_start").click().run()
+
+
+def test_defaults_are_a_quick_mnist_2d_mlp():
+    at = _train_page()
+    assert at.selectbox(key="train_dataset").value == "mnist"
+    assert at.selectbox(key="train_arch").value == "mlp"
+    assert at.number_input(key="train_latent").value == 2
+    assert at.number_input(key="train_epochs").value == 2
+    assert at.text_input(key="train_name").value == "my-mnist-2d"
+
+
+def test_bad_names_are_refused_with_a_reason():
+    at = _train_page()
+    for bad in ("../../etc", "a/b", ""):
+        at.text_input(key="train_name").set_value(bad)
+        _start(at)
+        assert any("letters, digits" in e.value for e in at.error), bad
+        assert not at.dataframe  # no job was started
+
+
+def test_existing_model_name_needs_confirmation(tmp_path):
+    models = tmp_path / "user_models"
+    (models / "taken").mkdir(parents=True)
+    at = _train_page()
+    at.text_input(key="train_name").set_value("taken")
+    _start(at)
+    assert any("already exists" in e.value for e in at.error)
+
+
+def test_start_a_job_and_see_it_finish():
+    at = _train_page()
+    at.selectbox(key="train_dataset").set_value("shapes")
+    at.number_input(key="train_epochs").set_value(1)
+    at.number_input(key="train_batch").set_value(512)
+    at.text_input(key="train_name").set_value("tiny-shapes")
+    _start(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.dataframe, "the job list is missing"
+    job_id = at.query_params["job"][0] if isinstance(at.query_params["job"], list) else at.query_params["job"]
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        at.run()
+        text = " ".join(m.value for m in at.markdown)
+        if "finished" in text or any("failed" in e.value for e in at.error):
+            break
+        time.sleep(1)
+    assert not at.error, [e.value for e in at.error]
+    assert any("Saved as **tiny-shapes**" in s.value for s in at.success)
+    assert any(job_id in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 3  # recon, KL, -ELBO per epoch

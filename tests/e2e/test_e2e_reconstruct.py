@@ -1,0 +1,47 @@
+"""Reconstruct in a real browser: upload a drawn digit and see every step, the reconstruction
+and the scores; upload a text file named .png and see the specific error, no traceback."""
+from PIL import Image, ImageDraw
+from playwright.sync_api import expect
+
+from browser import open_page, wait_ready
+
+DROPZONE = '[data-testid="stFileUploaderDropzoneInput"]'
+
+
+def _digit_png(path) -> None:
+    """A '7' drawn dark on light paper, as a photo of a sheet would give."""
+    im = Image.new("L", (120, 160), 240)
+    ImageDraw.Draw(im).line([(25, 30), (95, 30), (55, 135)], fill=20, width=12)
+    im.save(path)
+
+
+def _captions(page) -> list[str]:
+    return page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+
+
+def test_upload_a_digit_then_a_bad_file(page, app_url, tmp_path):
+    open_page(page, app_url, "reconstruct")
+    assert page.get_by_role("heading", name="Reconstruct: your own image through the VAE").is_visible()
+
+    good = tmp_path / "seven.png"
+    _digit_png(good)
+    page.locator(DROPZONE).set_input_files(str(good))
+    expect(page.get_by_text("Anomaly score (percentile)")).to_be_visible(timeout=60_000)
+    wait_ready(page)
+    captions = _captions(page)
+    for step in ("uploaded", "grayscale", "inverted (light background)", "cropped to content", "fit into 20x20",
+                 "centred by mass in 28x28", "model input", "reconstruction"):
+        assert step in captions, (step, captions)
+    metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+    assert len(metrics) == 2 and float(metrics[0]) > 0 and 0 <= float(metrics[1]) <= 100
+    expect(page.get_by_text("Where it lands on the latent map")).to_be_visible()
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"this is a text file, not a picture\n")
+    page.locator(DROPZONE).set_input_files(str(bad))
+    error = page.locator('[data-testid="stAlertContentError"]')
+    expect(error).to_have_text("This file is not an image that can be read (use PNG, JPEG, WebP, BMP or GIF).")
+    wait_ready(page)
+    assert page.locator('[data-testid="stMetricValue"]').count() == 0
+    assert page.locator('[data-testid="stException"]').count() == 0

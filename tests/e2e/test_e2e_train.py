@@ -1,0 +1,44 @@
+"""A teacher's flow: start a one-epoch shapes job, watch it, leave the page and come back,
+then pick the finished model in the sidebar and explore it."""
+import re
+
+from browser import open_page, wait_ready
+
+
+def _select(page, label: str, option: str) -> None:
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_ready(page)
+
+
+def test_train_a_shapes_model_and_explore_it(page, app_url):
+    open_page(page, app_url, "train")
+    _select(page, "Dataset", "shapes")
+    page.get_by_label("Epochs", exact=True).fill("1")
+    page.get_by_label("Model name", exact=True).fill("e2e-shapes")
+    page.get_by_label("Model name", exact=True).press("Enter")
+    wait_ready(page)
+    page.get_by_role("button", name="Start training").click()
+    wait_ready(page)
+    assert re.search(r"job=[0-9a-f]{12}", page.url), page.url
+    job_url = page.url
+    page.get_by_text(re.compile(r"e2e-shapes.*job .*(running|queued|finished)")).wait_for(timeout=60_000)
+    page.locator('[data-testid="stProgress"]').first.wait_for()
+    page.get_by_text("reconstruction −log p(x|z), per step").wait_for(timeout=60_000)  # the live curve
+
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Decode").click()  # leave ...
+    wait_ready(page)
+    page.goto(job_url)  # ... and come back by the job's URL (as after a reload)
+    wait_ready(page)
+    page.get_by_text("Saved as e2e-shapes").wait_for(timeout=120_000)
+    assert page.get_by_text("test images, their reconstructions, prior samples").first.is_visible()
+
+    picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
+    picker.click()
+    page.get_by_role("option", name=re.compile(r"^e2e-shapes \(yours\)")).click()
+    wait_ready(page)
+    assert page.get_by_text("Trained on shapes").is_visible()
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Decode").click()
+    wait_ready(page)
+    assert page.locator('[data-testid="stSlider"]').count() == 2
+    assert page.locator('[data-testid="stException"]').count() == 0
