@@ -14,6 +14,8 @@ def step_curve(steps: list[tuple[int, float, float]], which: str, steps_per_epoc
     fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name=which, line={"width": 1.5}))
     fig.update_layout(title=f"{title}, per step (nats/image)", xaxis_title="epoch", height=260,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False)
+    if which == "recon" and ys and min(ys) > 0:
+        fig.update_yaxes(type="log")  # the first steps are ~10x the rest; a log axis keeps both readable
     return fig
 
 

@@ -171,3 +171,12 @@ def job_registry() -> JobRegistry:
 def uploads_dir() -> Path:
     """Where uploaded zip datasets are unpacked (beside the jobs folder)."""
     return jobs_dir().parent / "datasets"
+
+
+def require_model_and_data() -> tuple[Current, ImageData]:
+    """The session's model and its test data, or stop the page (after an error saying why)."""
+    cur = current()
+    data = dataset_or_error(cur) if cur is not None else None
+    if cur is None or data is None:
+        st.stop()
+    return cur, data

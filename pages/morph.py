@@ -37,12 +37,7 @@ The **strip** shows $N$ equally spaced steps with the two originals at its ends;
 picks any $t$ between 0 and 1. The GIF plays the strip forth and back.
 """)
 
-cur = state.current()
-if cur is None:
-    st.stop()
-data = state.dataset_or_error(cur)
-if data is None:
-    st.stop()
+cur, data = state.require_model_and_data()
 dataset = cur.entry.dataset
 
 

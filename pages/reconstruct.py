@@ -39,12 +39,7 @@ images (a blank-ish or very smooth picture can look "likely"; Nalisnick et al., 
 uses random posterior samples, so it changes a little with the seed.
 """)
 
-cur = state.current()
-if cur is None:
-    st.stop()
-data = state.dataset_or_error(cur)
-if data is None:
-    st.stop()
+cur, data = state.require_model_and_data()
 cfg = cur.ckpt.config
 shape = (cfg.channels, cfg.height, cfg.width)
 
@@ -86,8 +81,8 @@ for col, (caption, arr) in zip(st.columns(len(prepared.steps)), prepared.steps):
 
 x = prepared.tensor
 recon = explore.reconstruct(cur.model, x)[0]
-score = float(explore.neg_elbo(cur.model, x, state.generator(seed))[0])
 rec_nats, kl_nats = (float(t[0]) for t in explore.elbo_parts(cur.model, x, state.generator(seed)))
+score = rec_nats + kl_nats
 with st.spinner("Scoring the test images once for this model…"):
     reference = state.test_neg_elbos(*cur.key, cur.entry.dataset)
 pct = explore.percentile_rank(score, torch.from_numpy(reference))

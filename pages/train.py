@@ -50,6 +50,10 @@ def _dataset_choice() -> tuple[str | None, dict]:
     return f"folder:{path}", {"channels": int(channels), "size": int(size)}
 
 
+def _name_edited() -> None:
+    st.session_state["train_name_auto"] = False  # the user typed a name: stop suggesting
+
+
 def _form() -> None:
     with st.container(border=True):
         st.subheader("New job")
@@ -67,7 +71,10 @@ def _form() -> None:
         lr = c2.number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.0e", key="train_lr")
         batch = c3.number_input("Batch size", 1, 4096, 128, key="train_batch")
         seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
-        name = st.text_input("Model name", f"my-{(dataset or 'folder').split(':')[0]}-{latent}d", key="train_name")
+        suggestion = f"my-{(dataset or 'folder').split(':')[0]}-{latent}d"
+        if st.session_state.get("train_name_auto", True):
+            st.session_state["train_name"] = suggestion
+        name = st.text_input("Model name", key="train_name", on_change=_name_edited)
         overwrite = st.checkbox("Replace an existing model of the same name", key="train_overwrite")
         if st.button("Start training", type="primary", key="train_start"):
             _submit(dataset, extra, name, overwrite, arch, int(latent), float(beta), int(epochs), float(lr),
@@ -110,7 +117,7 @@ def _controls(job) -> None:
             st.switch_page("pages/decode.py")
 
 
-def _panel(job_id: str, was_active: bool) -> None:
+def _panel(job_id: str) -> None:
     job = reg.status(job_id)
     label = {"queued": f"queued (position {job.queue_position})", "running": "running", "stopping": "stopping…",
              "stopped": "stopped", "done": "finished", "failed": "failed"}[job.state]
@@ -135,23 +142,29 @@ def _panel(job_id: str, was_active: bool) -> None:
         last = job.epoch_log[-1]
         c2.image(f"{job.job_dir}/{last['image']}", output_format="PNG",
                  caption=f"epoch {last['epoch']}: test images, their reconstructions, prior samples")
-    if was_active and job.state not in ACTIVE:
-        state.catalog.clear()  # the new model shows in the picker at once
-        st.rerun(scope="app")
 
 
-_form()
-jobs = reg.list(mine)
-if jobs:
+def _jobs(was_active: bool) -> None:
+    """Your jobs and the chosen job's live panel; polled (by the fragment) while any job is active."""
+    jobs = reg.list(mine)
     st.subheader("Your jobs")
     st.dataframe([{"name": j.name, "job": j.id, "state": j.state, "progress": f"{100 * j.progress:.0f}%",
                    "queue": j.queue_position or ""} for j in reversed(jobs)], hide_index=True)
     ids = [j.id for j in reversed(jobs)]
     shown = st.query_params.get("job") if st.query_params.get("job") in ids else ids[0]
     pick = st.selectbox("Show job", ids, index=ids.index(shown), key="train_show",
-                        format_func=lambda i: next(f"{j.name} ({j.state}, {i})" for j in jobs if j.id == i))
+                        format_func=lambda i: next(f"{j.name} (job {i})" for j in jobs if j.id == i))
     st.query_params["job"] = pick
-    active = reg.status(pick).state in ACTIVE
-    st.fragment(run_every=1.0 if active else None)(_panel)(pick, active)
+    _panel(pick)
+    if was_active and not any(j.state in ACTIVE for j in reg.list(mine)):
+        state.catalog.clear()  # a new model shows in the picker at once
+        st.rerun(scope="app")  # and polling stops
+
+
+_form()
+known = reg.list(mine)
+if known:
+    active = any(j.state in ACTIVE for j in known)
+    st.fragment(run_every=1.0 if active else None)(_jobs)(active)
 elif st.query_params.get("job"):
     st.warning(f"Job {st.query_params['job']} is not known to this server (finished jobs are cleaned up after a while).")

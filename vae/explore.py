@@ -57,13 +57,10 @@ def reconstruct(model: VAE, x: torch.Tensor) -> torch.Tensor:
     return model.reconstruct(x)
 
 
-@torch.inference_mode()
 def neg_elbo(model: VAE, x: torch.Tensor, generator: torch.Generator, samples: int = 8) -> torch.Tensor:
-    """(N,) -ELBO in nats per image, averaged over ``samples`` posterior draws."""
-    q = model.encode(x)
-    z = q.sample(generator, n=samples)  # (S, N, D)
-    recon = -model.log_likelihood(x, model.decode(z)).mean(dim=0)
-    return recon + q.kl()
+    """(N,) -ELBO in nats per image: reconstruction (averaged over ``samples`` posterior draws) + KL."""
+    recon, kl = elbo_parts(model, x, generator, samples)
+    return recon + kl
 
 
 @torch.inference_mode()

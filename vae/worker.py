@@ -23,7 +23,7 @@ from .data.base import DatasetUnavailable
 from .device import set_threads
 from .metrics import evaluate
 from .models import build_model
-from .registry import load_dataset
+from .registry import DATASETS, load_dataset
 from .trainer import EpochReport, StepReport, Trainer, TrainingDiverged
 
 EVAL_LIMIT = 2000  # per-epoch test evaluation uses at most this many images (the final one uses all)
@@ -60,18 +60,24 @@ def _preview_png(model, fixed: torch.Tensor, out: Path, seed: int) -> None:
 
 
 def _setup(job_dir: Path, spec: dict):
+    """Model, train config, data and resumable state for the job (configs are checked before
+    any data is loaded, so a bad request fails at once)."""
+    tcfg = TrainConfig.from_dict(spec["train"])
+    ck = job_dir / "checkpoint"
+    mcfg = None
+    if not ck.is_dir():
+        name = spec["dataset"]
+        c, h, w = DATASETS[name].image_shape if name in DATASETS else (spec.get("channels", 1), spec.get("size", 28),
+                                                                        spec.get("size", 28))
+        mcfg = ModelConfig.from_dict({**spec["model"], "channels": c, "height": h, "width": w})
     data_kw = {"data_dir": spec.get("data_dir"), "channels": spec.get("channels", 1), "size": spec.get("size", 28)}
     train = load_dataset(spec["dataset"], "train", allow_sample=bool(spec.get("allow_sample")), **data_kw)
     if spec.get("limit"):  # train on the first N images only (quick demos, tests)
         train = train.subset(torch.arange(min(int(spec["limit"]), len(train))))
     test = load_dataset(spec["dataset"], "test", **data_kw)
-    tcfg = TrainConfig.from_dict(spec["train"])
-    ck = job_dir / "checkpoint"
-    if ck.is_dir():
+    if mcfg is None:
         model, state = checkpoint.load(ck).model, checkpoint.load_train_state(ck)
     else:
-        c, h, w = train.image_shape
-        mcfg = ModelConfig.from_dict({**spec["model"], "channels": c, "height": h, "width": w})
         model, state = build_model(mcfg, generator=torch.Generator().manual_seed(tcfg.seed)), None
     return model, tcfg, train, test, state
 
