@@ -106,24 +106,42 @@ def factor_lines(m: dict) -> list[str]:
     inactive = [z for d, z in enumerate(corr) if m["kl_per_dim"][d] <= 0.1]
     if inactive:
         lines.append(f"\nInactive (KL ≤ 0.1 nat): {', '.join(inactive)}.")
+    lines.append("\nAn association below about 0.3 means the latent follows no single factor linearly.")
     return lines
+
+
+LICENCES = {"mnist": "MNIST: CC BY-SA 3.0 (Y. LeCun, C. Cortes, C. J. C. Burges); this model is shared under the same terms.",
+            "fashion-mnist": "Fashion-MNIST: MIT (Zalando Research).",
+            "shapes": "shapes: generated procedurally by this project (no third-party data)."}
+
+
+def recipe(card: dict, name: str) -> str:
+    """Train into runs/NAME, then ship (float16 weights, no training state) into models/NAME."""
+    cmd = retrain_command(card["model"], card.get("training", {}), card["dataset"], f"runs/{name}")
+    return f"{cmd} && python -m vae.ship runs/{name} models/{name}"
+
+
+def arch_text(cfg: dict) -> str:
+    if cfg["arch"] == "mlp":
+        return f"MLP, hidden layers {cfg['hidden']} (decoder mirrored)"
+    return f"conv, stride-2 kernel-4 layers with {cfg['conv_channels']} channels, fc {cfg['conv_fc']} (decoder mirrored)"
 
 
 def write_card(path: Path, card: dict, m: dict) -> None:
     (path / METRICS_FILE).write_text(json.dumps(m, indent=2) + "\n")
     t, cfg = card.get("training", {}), card["model"]
-    cmd = retrain_command(cfg, t, card["dataset"], f"models/{path.name}")
+    cmd = recipe(card, path.name)
     text = [f"# {path.name}", "", DESCRIPTIONS.get(path.name, card.get("description", "")), "",
             f"- dataset: {card['dataset']} ({t.get('train_data', '')})",
-            f"- architecture: {cfg['arch']} (hidden {cfg['hidden']} / conv {cfg['conv_channels']}, fc {cfg['conv_fc']}), "
-            f"{cfg['activation']}, {cfg['likelihood']} decoder",
+            f"- architecture: {arch_text(cfg)}, {cfg['activation']}, {cfg['likelihood']} decoder; "
+            f"weights stored as {card.get('weights_dtype', 'float32')}",
             f"- latent dim: {cfg['latent_dim']}; β = {t.get('config', {}).get('beta', 1):g}; "
             f"epochs: {t.get('epochs_done')}; batch {t.get('config', {}).get('batch_size')}, Adam lr {t.get('config', {}).get('lr')}",
-            f"- trained in {t.get('wall_seconds', 0) / 60:.1f} min on {t.get('device')} ({t.get('threads')} threads, "
-            f"torch {card.get('torch_version')}; the machine was shared with other work, so wall time is an upper bound)",
+            f"- trained in {t.get('wall_seconds', 0) / 60:.1f} min on {t.get('device')} ({t.get('threads')} thread(s) of a "
+            f"2-core machine that was also running other work, so the wall time is an upper bound)",
             "", f"Test set ({m['n']} images, {m['test_data']}), nats per image:", "", HEADER, row(path.name, card, m),
-            *factor_lines(m), "", "Retrain:", "", f"    {cmd}", "",
-            "Data licence: MNIST CC BY-SA 3.0 (LeCun, Cortes, Burges); Fashion-MNIST MIT (Zalando Research).", ""]
+            *factor_lines(m), "", "Retrain (from the project root; then `python bench/quality.py --data-dir ../shared/data "
+            "--write` recomputes this card):", "", f"    {cmd}", "", f"Data licence: {LICENCES.get(card['dataset'], '')}", ""]
     (path / "README.md").write_text("\n".join(text))
 
 
@@ -152,7 +170,7 @@ def main() -> int:
         card, m = recompute(path, args.data_dir, args.iwae_k)
         rows.append(row(path.name, card, m))
         print(rows[-1], flush=True)
-        commands.append(retrain_command(card["model"], card.get("training", {}), card["dataset"], f"models/{path.name}"))
+        commands.append(recipe(card, path.name))
         if args.write:
             write_card(path, card, m)
         else:

@@ -53,21 +53,26 @@ class Checkpoint:
 
 
 def save(path: str | os.PathLike, model: VAE, dataset: str, training: dict | None = None,
-         metrics: dict | None = None, state: TrainState | None = None, extra: dict | None = None) -> Path:
+         metrics: dict | None = None, state: TrainState | None = None, extra: dict | None = None,
+         weights_dtype: torch.dtype | None = None) -> Path:
     """Write a checkpoint folder atomically and return its path.
 
     ``training`` is a JSON-able summary (train config, epochs, wall time, device, history);
-    ``extra`` adds top-level card fields (e.g. a description).
+    ``extra`` adds top-level card fields (e.g. a description). ``weights_dtype`` (e.g.
+    ``torch.float16``, to halve shipped files) stores floating tensors in that type; loading
+    always gives a float32 model.
     """
     path = Path(path)
     _recover(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     card = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model": model.config.to_dict(),
             "dataset": dataset, "training": training or {}, "torch_version": torch.__version__,
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **(extra or {})}
+            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "weights_dtype": str(weights_dtype or torch.float32).replace("torch.", ""), **(extra or {})}
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        weights = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        weights = {k: v.detach().to("cpu", dtype=weights_dtype if weights_dtype and v.is_floating_point() else v.dtype)
+                   .contiguous() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
         if state is not None:
             tensors, meta = _state_to_flat(state)
@@ -156,7 +161,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpo
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise CheckpointError(f"{path / WEIGHTS_FILE} does not match {CONFIG_FILE}: {'; '.join(problems[:5])}{more}")
-    model.load_state_dict(tensors, strict=True)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}, strict=True)
     model.to(device).eval()
     return Checkpoint(path=path, model=model, dataset=str(card.get("dataset", "")), card=card,
                       metrics=card.get("metrics"))

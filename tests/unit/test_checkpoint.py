@@ -130,3 +130,25 @@ def test_loaded_tensors_are_never_unpickled(tmp_path, monkeypatch):
     monkeypatch.setattr(pickle, "loads", forbidden)
     monkeypatch.setattr(torch, "load", forbidden)
     load(path)
+
+
+def test_ship_stores_float16_without_training_state(tmp_path):
+    from safetensors import safe_open
+
+    from vae.ship import main as ship
+    from vae.trainer import TrainState
+
+    model = _model()
+    save(tmp_path / "run", model, "shapes", training={"epochs_done": 1}, state=TrainState(epoch=1),
+         extra={"description": "kept"})
+    assert ship([str(tmp_path / "run"), str(tmp_path / "shipped")]) == 0
+    files = sorted(p.name for p in (tmp_path / "shipped").iterdir())
+    assert files == ["config.json", "model.safetensors"]
+    with safe_open(str(tmp_path / "shipped" / "model.safetensors"), framework="pt") as fh:
+        assert all(fh.get_tensor(k).dtype == torch.float16 for k in fh.keys())
+    shipped = load(tmp_path / "shipped")
+    assert shipped.card["weights_dtype"] == "float16" and shipped.card["description"] == "kept"
+    assert all(p.dtype == torch.float32 for p in shipped.model.parameters())
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.allclose(shipped.model.reconstruct(x), model.reconstruct(x), atol=2e-3)
+    assert ship([str(tmp_path / "nowhere"), str(tmp_path / "x")]) == 2

@@ -66,4 +66,4 @@ def test_shapes_card_names_the_factor_of_each_latent():
 def test_models_readme_table_lists_every_model():
     text = (SHIPPED_DIR / "README.md").read_text()
     for name in EXPECTED:
-        assert f"| {name} |" in text and f"--out models/{name}" in text
+        assert f"| {name} |" in text and f"--out runs/{name} && python -m vae.ship runs/{name} models/{name}" in text
