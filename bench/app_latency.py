@@ -5,7 +5,9 @@
     python bench/app_latency.py --only-training   # idle vs. while a training job runs (Train page)
 
 Slider latency: the time from a keyboard step on the first latent slider (keydown, measured in
-the page) to the frame after the new decoded image has loaded. Reported as p50/p95 over
+the page) to the frame after the server's new image (the traversal strip, redrawn by the rerun
+the step causes) has loaded: one full server round trip. The live canvas itself repaints in the
+browser without the server (bench/live_drag.py measures that). Reported as p50/p95 over
 ``--steps`` steps, once with Streamlit's post-rerun ``gc.collect(2)`` off (our
 .streamlit/config.toml) and once with it on, in the same run; then once more while a
 training job started from the Train page runs in the same server. Targets: p95 <= 75 ms,
@@ -36,7 +38,7 @@ PROBE = """
   document.addEventListener('keydown', () => { window.__t0 = performance.now(); }, true);
   document.addEventListener('load', (e) => {
     const first = document.querySelector('[data-testid="stMainBlockContainer"] [data-testid="stImage"] img');
-    if (e.target !== first || window.__t0 === null) return;
+    if (e.target !== first || window.__t0 === null) return;  // the first server-drawn image
     const t0 = window.__t0; window.__t0 = null;
     requestAnimationFrame(() => window.__lat.push(performance.now() - t0));
   }, true);
@@ -53,8 +55,10 @@ def slider_latency(page, url: str, steps: int, model: str) -> list[float]:
     page.goto(f"{url}/?model={model}")
     wait_ready(page)
     page.wait_for_selector('[data-testid="stImage"] img')
+    page.wait_for_selector('[data-testid="liveSlider"], [data-testid="stSlider"]')
     page.evaluate(PROBE)
-    thumb = page.locator('[data-testid="stSlider"] [role="slider"]').first
+    live = page.locator('[data-testid="liveSlider"]')
+    thumb = live.first if live.count() else page.locator('[data-testid="stSlider"] [role="slider"]').first
     thumb.focus()
     key = "ArrowRight"
     for i in range(steps + 5):  # the first 5 warm up
@@ -80,7 +84,7 @@ def start_training(browser, url: str):
     page.get_by_label("Model name", exact=True).press("Enter")
     wait_ready(page)
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("reconstruction −log p(x|z), per step").wait_for(timeout=120_000)  # it is training
+    page.get_by_text("reconstruction −log p(x|z), per step").first.wait_for(timeout=120_000)  # it is training
     return page
 
 

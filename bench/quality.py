@@ -136,7 +136,8 @@ def write_card(path: Path, card: dict, m: dict) -> None:
             f"- architecture: {arch_text(cfg)}, {cfg['activation']}, {cfg['likelihood']} decoder; "
             f"weights stored as {card.get('weights_dtype', 'float32')}",
             f"- latent dim: {cfg['latent_dim']}; β = {t.get('config', {}).get('beta', 1):g}; "
-            f"epochs: {t.get('epochs_done')}; batch {t.get('config', {}).get('batch_size')}, Adam lr {t.get('config', {}).get('lr')}",
+            f"epochs: {t.get('epochs_done')}; batch {t.get('config', {}).get('batch_size')}, "
+            f"Adam lr {t.get('config', {}).get('lr')}",
             f"- trained in {t.get('wall_seconds', 0) / 60:.1f} min on {t.get('device')} ({t.get('threads')} thread(s) of a "
             f"2-core machine that was also running other work, so the wall time is an upper bound)",
             "", f"Test set ({m['n']} images, {m['test_data']}), nats per image:", "", HEADER, row(path.name, card, m),

@@ -1,5 +1,6 @@
 """Latent map: every test image as a point in latent space; select points to see the images,
-and decode a grid over the same plane to see the manifold the decoder has learnt."""
+drag over the latent pad to decode under the cursor (in the browser, lab/live.py), and decode a
+grid over the same plane to see the manifold the decoder has learnt."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,12 +10,15 @@ import streamlit as st
 import torch
 
 from lab import fig_latent_map as fm
-from lab import figures, state, ui
+from lab import fig_live, figures, live, state, ui
 from vae import explore
 
 MAP_KEY = "latent_map_chart"
 SEL_KEY = "latent_map_selected"
 GRID_KEY = "latent_map_grid"
+PAD_KEY = "latent_pad"
+PIN_KEY = "latent_pad_z"  # {"model": path, "plane": [a, b], "z": [D values]}
+PAD_POINTS = 2000
 MAX_SHOWN = 24
 LOW, HIGH = 0.05, 0.95  # grid probabilities: Phi^-1(0.05) .. Phi^-1(0.95) = -1.64 .. 1.64
 
@@ -28,7 +32,8 @@ the codes fill a roughly round cloud around 0. The reconstruction term needs ima
 alike to get nearby codes, so the classes form **clusters**, although the model never saw a label.
 
 **Click** a point, or choose the **box** or **lasso** tool in the chart's toolbar and drag, to
-see those images beside their reconstructions (a plain drag zooms; a double-click zooms back out). The black **ellipse** around the first selected point is its posterior
+see those images beside their reconstructions (a plain drag zooms; a double-click zooms back
+out). The black **ellipse** around the first selected point is its posterior
 $\mu \pm 2\sigma$: where the encoder thinks that image's code could be (about 86% of the
 posterior's probability lies inside it).
 
@@ -38,20 +43,19 @@ CDF (as in Kingma & Welling 2014): every cell holds the same prior probability, 
 dense near 0, where most codes are, and sparse in the tails. The dashed box on the map is the
 area the grid covers.
 
+The **latent pad** is the same plane drawn in your browser: drag on it and the decoder, running
+in the page, draws the image under the cursor as it moves. A click **pins** the point: it is
+marked on the map (★) and decoded by the server beside the pad.
+
 With **more than 2 latent dimensions** the map is a **PCA projection**: the two directions along
 which the codes vary most. The explained variance says how much of the spread the picture keeps;
 points that overlap here can be far apart in the full space.
 """)
 
-cur = state.current()
-if cur is None:
-    st.stop()
+cur, data = state.require_model_and_data()
 D = cur.entry.latent_dim
 if D < 2:
     st.error(f"The latent map needs at least 2 latent dimensions; this model has {D}.")
-    st.stop()
-data = state.dataset_or_error(cur)
-if data is None:
     st.stop()
 with st.spinner("Encoding the test set (once per model)…"):
     enc = cur.encoded()
@@ -108,6 +112,34 @@ def _clear() -> None:
     st.session_state[SEL_KEY] = (model_key, [])
 
 
+def _pinned() -> dict | None:
+    """The point pinned on the latent pad for this model, or None."""
+    saved = st.session_state.get(PIN_KEY)
+    return saved if saved and saved.get("model") == model_key else None
+
+
+def _plane_to_z(plane: np.ndarray) -> torch.Tensor:
+    """(2,) map coordinates -> (D,) latent: the point itself for a 2-D model, else the point
+    of the PCA plane (mean + a PC1 + b PC2)."""
+    p = torch.as_tensor(plane, dtype=torch.float32).reshape(1, 2)
+    return p[0] if view.pca is None else view.pca.inverse(p)[0]
+
+
+def _pin(value) -> None:
+    """Pin the plane point the browser sent (ignored unless it is two finite numbers)."""
+    plane = fig_live.parse_latent(value, 2)
+    if plane is not None:
+        st.session_state[PIN_KEY] = {"model": model_key, "plane": plane.tolist(), "z": _plane_to_z(plane).tolist()}
+
+
+def _pin_from_sliders() -> None:
+    _pin([st.session_state["latent_pad_a"], st.session_state["latent_pad_b"]])
+
+
+def _unpin() -> None:
+    st.session_state.pop(PIN_KEY, None)
+
+
 def _focus(pos: int) -> tuple[list, str]:
     """Overlay traces (posterior ellipse and a marker) for the image at position ``pos``."""
     mean = torch.from_numpy(enc["mean"][pos])
@@ -155,6 +187,9 @@ def map_panel() -> None:
     ids = _selection()
     pos = fm.positions_of(ids, data.ids.numpy())
     overlays, focus_text = _focus(int(pos[0])) if len(pos) else ([], "")
+    pinned = _pinned()
+    if pinned is not None:
+        overlays = [*overlays, figures.marker_trace(np.asarray(pinned["plane"]), "pinned (latent pad)", symbol="star")]
     # The title goes above the chart, not in it, where Plotly's toolbar would cover it.
     fig = fm.map_figure(view.points, enc["labels"], enc["ids"], data.classes, view.axis_titles, "",
                         grid_box=view.grid_box, overlays=overlays)
@@ -176,6 +211,50 @@ def map_panel() -> None:
         st.button("Clear selection", on_click=_clear)
         _show_selection(pos, len(pos))
         st.caption(focus_text)
+
+
+def _server_pad(reason: str, axes: tuple[str, str], extent: list[float]) -> None:
+    """Fallback for the pad: two sliders pick the pinned point, decoded on the server."""
+    st.info(f"Live decoding is off for this model: {reason}. Pick a point with the sliders instead; it is "
+            "decoded on the server when you release one.")
+    pinned = _pinned()
+    for k, (name, key) in enumerate(zip(axes, ("latent_pad_a", "latent_pad_b"))):
+        lo, hi = round(extent[2 * k], 2), round(extent[2 * k + 1], 2)
+        if key not in st.session_state or not lo <= st.session_state[key] <= hi:
+            st.session_state[key] = float(np.clip(pinned["plane"][k] if pinned else 0.0, lo, hi))
+        st.slider(name, lo, hi, step=0.01, key=key, on_change=_pin_from_sliders)
+
+
+def pad_panel() -> None:
+    """The latent pad (not a fragment: a pin reruns the page, so the map shows the new star)."""
+    st.subheader("Latent pad: drag to decode, click to pin")
+    axes = ("z0", "z1") if view.pca is None else ("PC1", "PC2")
+    background = fig_live.pad_payload(view.points, enc["labels"], state.generator(0), axes,
+                                      box=view.grid_box, k=PAD_POINTS)
+    live_dec = live.live_decoder(cur)
+    pinned = _pinned()
+    left, right = st.columns([5, 2], gap="large")
+    with left:
+        if live_dec.ok:
+            basis = None if view.pca is None else {"origin": view.pca.mean.tolist(),
+                                                   "axes": view.pca.components.tolist()}
+            live.pad(live_dec, PAD_KEY, background, pinned["plane"] if pinned else None, _pin, basis=basis,
+                     pad_size=340, image_size=196)
+            st.caption(f"{len(background['points']['x']):,} of the {len(view.points):,} test images drawn as dots; "
+                       "the image beside the pad is decoded in your browser as you drag.")
+        else:
+            _server_pad(live_dec.reason, axes, background["extent"])
+    with right:
+        if pinned is None:
+            st.caption("Nothing pinned yet. Click on the pad to pin a point: it is marked on the map (★) and "
+                       "decoded here by the server.")
+            return
+        a, b = pinned["plane"]
+        img = explore.decode(cur.model, torch.tensor(pinned["z"]))[0]
+        ui.show(img, 168, caption=f"pinned: {axes[0]} = {a:.2f}, {axes[1]} = {b:.2f}")
+        if view.pca is not None:
+            st.caption("On the PCA plane: z = mean code + a·PC1 + b·PC2.")
+        st.button("Unpin", on_click=_unpin)
 
 
 @st.fragment
@@ -201,4 +280,5 @@ def manifold_panel() -> None:
 
 
 map_panel()
+pad_panel()
 manifold_panel()

@@ -88,7 +88,8 @@ def _submit(dataset, extra, name, overwrite, arch, latent, beta, epochs, lr, bat
     try:
         ModelConfig(arch=arch, latent_dim=latent)
         train = TrainConfig(epochs=epochs, lr=lr, batch_size=batch, beta=beta, seed=seed).to_dict()
-        spec = {"dataset": dataset, "threads": 1, "allow_sample": True, **extra, "model": {"arch": arch, "latent_dim": latent}, "train": train}
+        spec = {"dataset": dataset, "threads": 1, "allow_sample": True, **extra,
+                "model": {"arch": arch, "latent_dim": latent}, "train": train}
         job_id = reg.submit(name.strip(), spec, overwrite=overwrite)
     except (ConfigError, JobError) as exc:
         st.error(str(exc))

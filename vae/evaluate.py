@@ -17,7 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path", help="checkpoint folder (holding config.json and model.safetensors)")
     parser.add_argument("--data-dir", help="dataset root (default: $VAE_DATA_DIR or the user cache folder)")
     parser.add_argument("--split", choices=("test", "train"), default="test", help="which split (default: test)")
-    parser.add_argument("--iwae-k", type=int, default=100, help="importance samples for the IWAE bound; 0 skips it (default: 100)")
+    parser.add_argument("--iwae-k", type=int, default=100,
+                        help="importance samples for the IWAE bound; 0 skips it (default: 100)")
     parser.add_argument("--batch-size", type=int, default=500, help="images per forward pass (default: 500)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the posterior samples (default: 0)")
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N images (default: all)")

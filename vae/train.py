@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--dataset", default="shapes", help=f"dataset name: {', '.join(dataset_names())}")
-    d.add_argument("--data-dir", help="dataset root in torchvision layout (default: $VAE_DATA_DIR or ~/.cache/vae-latent-lab/data)")
+    d.add_argument("--data-dir",
+                   help="dataset root in torchvision layout (default: $VAE_DATA_DIR or ~/.cache/vae-latent-lab/data)")
     d.add_argument("--allow-sample", action="store_true",
                    help="without full MNIST/Fashion-MNIST, train on the shipped 2,000-image test sample")
     d.add_argument("--channels", type=int, choices=(1, 3), default=1, help="channels for folder: datasets")
@@ -166,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"data: {train.source}\nmodel: {model.config.to_dict()} ({model.num_parameters():,} parameters)\n"
           f"device: {device}, {torch.get_num_threads()} threads; writing {out}")
     stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if threading.current_thread() is threading.main_thread() else None
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if in_main else None
     bar = None if args.no_progress else tqdm(total=tcfg.epochs * -(-len(train) // tcfg.batch_size), unit="step",
                                              initial=state.global_step if state else 0, dynamic_ncols=True)
     trainer: Trainer

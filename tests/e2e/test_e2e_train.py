@@ -24,7 +24,7 @@ def test_train_a_shapes_model_and_explore_it(page, app_url):
     job_url = page.url
     page.get_by_text(re.compile(r"e2e-shapes.*job .*(running|queued|finished)")).wait_for(timeout=60_000)
     page.locator('[data-testid="stProgress"]').first.wait_for()
-    page.get_by_text("reconstruction −log p(x|z), per step").wait_for(timeout=60_000)  # the live curve
+    page.get_by_text("reconstruction −log p(x|z), per step").first.wait_for(timeout=60_000)  # the live curve
 
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Decode").click()  # leave ...
     wait_ready(page)
@@ -40,5 +40,5 @@ def test_train_a_shapes_model_and_explore_it(page, app_url):
     assert page.get_by_text("Trained on shapes").is_visible()
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Decode").click()
     wait_ready(page)
-    assert page.locator('[data-testid="stSlider"]').count() == 2
+    assert page.locator('[data-testid="liveSlider"]').count() == 2  # the Decode page's live sliders
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -1,0 +1,147 @@
+"""Live decoding in the browser, so a decoded image can follow a drag (st.components.v2).
+
+Since Streamlit 1.49 a slider sends its value only when the thumb is released, so an image
+decoded in Python cannot follow a drag. Here the decoder runs in the browser: its weights are
+exported once per model version (:func:`vae.export.export_decoder`: a layer spec and a float32
+buffer, sent as base64) and ``lab/live/decoder.js`` runs the forward pass on every input event.
+One component (``lab/live/``: decoder.js, live.js, pad.js, mount.js and live.css, inlined, no build step)
+comes in three kinds:
+
+- :func:`view`: a canvas showing the decoded image of a channel's latent vector z;
+- :func:`sliders`: one range input per latent dim editing that z; the canvas redraws on every
+  ``input`` event and the value reaches Python only on release, through ``on_release``;
+- :func:`pad`: a 2-D latent plane over the encoded points; dragging decodes under the cursor,
+  a click pins the point, through ``on_pin``.
+
+The browser keeps decoders by model id for the life of the page, so the weights are sent the
+first time a session needs a model, and again only when the browser asks (a "need" trigger,
+e.g. after the component's code changed). Python-side changes of z (Reset, Random, Encode)
+bump a revision number; the browser takes the server's z only when that number changes, so a
+rerun never undoes a drag in progress.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import streamlit as st
+
+from vae import export
+
+from . import state
+
+LIVE_DIR = Path(__file__).with_name("live")
+SENT_KEY = "_live_sent"  # model ids whose weights this session has put into component data
+FAILED_KEY = "_live_failed"  # model id -> the error the browser reported for it
+
+
+def _source(name: str) -> str:
+    return (LIVE_DIR / name).read_text(encoding="utf-8")
+
+
+JS_FILES = ("decoder.js", "live.js", "pad.js", "mount.js")  # one ES module, in this order
+_COMPONENT = st.components.v2.component(
+    "vae_live", js="\n".join(_source(name) for name in JS_FILES), css=_source("live.css"))
+
+
+@dataclass(frozen=True)
+class LiveDecoder:
+    """Whether the current model's decoder can run in the browser: ``model_id`` (a content
+    hash) when it can, else ``reason``, a phrase for the user."""
+
+    path: str
+    mtime: float
+    model_id: str | None
+    reason: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.model_id is not None
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def exported(path: str, mtime: float, max_params: int) -> dict[str, Any]:
+    """The decoder of the model at ``path`` for the browser, ``{"id", "spec", "weights"}``
+    (weights: base64 of little-endian float32), or ``{"reason": ...}`` when it cannot run there.
+    Computed once per model version (``mtime``) and size limit; shared read-only."""
+    try:
+        exp = export.export_decoder(state.load_checkpoint(path, mtime).model, max_params)
+    except export.UnsupportedDecoder as exc:
+        return {"reason": str(exc)}
+    return {"id": exp.model_id, "spec": exp.spec, "weights": base64.b64encode(exp.weights).decode("ascii")}
+
+
+def live_decoder(cur: state.Current) -> LiveDecoder:
+    """Can the browser decode for the session's model? (Not when the exporter refuses it, or
+    when the browser reported an error for it in this session.)"""
+    path, mtime = cur.key
+    out = exported(path, mtime, export.MAX_PARAMS)
+    if "reason" in out:
+        return LiveDecoder(path, mtime, None, out["reason"])
+    failed = st.session_state.get(FAILED_KEY, {}).get(out["id"])
+    if failed:
+        return LiveDecoder(path, mtime, None, f"your browser could not run it ({failed})")
+    return LiveDecoder(path, mtime, out["id"], None)
+
+
+def _decoder_field(live: LiveDecoder) -> dict[str, Any] | None:
+    """Spec and weights for the component data, the first time this session needs them."""
+    sent = st.session_state.setdefault(SENT_KEY, [])
+    if live.model_id in sent:
+        return None
+    out = exported(live.path, live.mtime, export.MAX_PARAMS)
+    sent.append(live.model_id)
+    return {"spec": out["spec"], "weights": out["weights"]}
+
+
+def _resend() -> None:
+    """The browser lacks a decoder: send the weights again on this run."""
+    st.session_state[SENT_KEY] = []
+
+
+def _on_failed(key: str, model_id: str) -> Callable[[], None]:
+    def failed() -> None:
+        message = str((st.session_state.get(key) or {}).get("failed") or "unknown error")[:300]
+        st.session_state.setdefault(FAILED_KEY, {})[model_id] = message
+    return failed
+
+
+def view(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, key: str, size: int = 336,
+         caption: str = "") -> None:
+    """A canvas with the decoded image of ``z`` (D,), redrawn in the browser whenever the
+    sliders of the same ``channel`` move; about ``size`` px wide, nearest-neighbour."""
+    data = {"kind": "view", "channel": channel, "model": live.model_id, "decoder": _decoder_field(live),
+            "z": [float(v) for v in z], "rev": int(rev), "size": int(size), "caption": caption}
+    _COMPONENT(key=key, data=data, on_need_change=_resend, on_failed_change=_on_failed(key, str(live.model_id)))
+
+
+def sliders(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, dims: list[dict[str, Any]], key: str,
+            on_release: Callable[[Any], None], limit: float = 3.0, step: float = 0.05) -> None:
+    """One live slider per entry of ``dims`` (see :func:`lab.fig_live.slider_dims`) over
+    [-limit, limit], editing ``channel``'s z. ``on_release`` gets the whole z (a list, as sent
+    by the browser: validate it) when a slider is released, as a callback before the rerun."""
+    def released() -> None:
+        on_release((st.session_state.get(key) or {}).get("z"))
+
+    data = {"kind": "sliders", "channel": channel, "model": live.model_id, "z": [float(v) for v in z],
+            "rev": int(rev), "dims": dims, "limit": float(limit), "step": float(step)}
+    _COMPONENT(key=key, data=data, on_z_change=released)
+
+
+def pad(live: LiveDecoder, key: str, background: dict[str, Any], pinned: Sequence[float] | None,
+        on_pin: Callable[[Any], None], basis: dict[str, list] | None = None, pad_size: int = 360,
+        image_size: int = 224) -> None:
+    """The latent pad: ``background`` from :func:`lab.fig_live.pad_payload`, the ``pinned``
+    plane point or None, and ``basis`` ({"origin": (D,), "axes": [(D,), (D,)]}) mapping plane
+    coordinates (a, b) to z = origin + a axes[0] + b axes[1] (None: z = (a, b)). ``on_pin``
+    gets the clicked plane point (a list, as sent by the browser: validate it)."""
+    def pinned_now() -> None:
+        on_pin((st.session_state.get(key) or {}).get("pin"))
+
+    data = {"kind": "pad", "model": live.model_id, "decoder": _decoder_field(live), **background,
+            "pinned": None if pinned is None else [float(v) for v in pinned], "basis": basis,
+            "pad_size": int(pad_size), "image_size": int(image_size)}
+    _COMPONENT(key=key, data=data, on_pin_change=pinned_now, on_need_change=_resend,
+               on_failed_change=_on_failed(key, str(live.model_id)))

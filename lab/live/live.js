@@ -1,0 +1,270 @@
+/* VAE Latent Lab: the live-decoding component (st.components.v2), mounted by lab/live.py.
+ *
+ * lab/live.py inlines decoder.js, this file, pad.js and mount.js, in that order, as one ES
+ * module. It serves three kinds of instance, picked by data.kind:
+ *   "view"    a canvas showing the decoded image of a channel's latent vector z;
+ *   "sliders" one range input per latent dim; every `input` event updates the channel's z and
+ *             redraws its views at once (no server round trip), and the value goes to Python
+ *             only on release (`change`: setStateValue("z", z));
+ *   "pad"     a 2-D latent plane with the encoded test points (pad.js): dragging decodes under
+ *             the cursor, a click (or Enter) pins the point (setTriggerValue("pin", [a, b])).
+ * Decoders are kept by model id for the page's lifetime, so the weights cross the wire once;
+ * an instance that lacks them asks Python again (setTriggerValue("need", id)).
+ * window.__vaeLive counts inputs, redraws and painted frames and records input-to-paint delays
+ * (event time to the next animation frame after the redraw) for tests and bench/live_drag.py.
+ */
+
+const MAX_MODELS = 6;
+const MODELS = new Map();     // model id -> decoder from vaeMakeDecoder
+const CHANNELS = new Map();   // channel name -> {z, rev, model, members}
+const INSTANCES = new WeakMap();  // parentElement -> instance
+
+function probe() {
+  if (!window.__vaeLive) {
+    const p = {inputs: 0, redraws: 0, frames: 0, sent: 0, latencies: [], decodeMs: [], firstInput: null,
+               lastFrame: null, pending: [], scheduled: false};
+    p.reset = () => {
+      p.inputs = p.redraws = p.frames = p.sent = 0;
+      p.latencies.length = 0; p.decodeMs.length = 0; p.firstInput = p.lastFrame = null;
+    };
+    window.__vaeLive = p;
+  }
+  return window.__vaeLive;
+}
+
+function record(list, value) {
+  if (list.length >= 20000) list.splice(0, 10000);
+  list.push(value);
+}
+
+function noteInput(t0) {
+  const p = probe();
+  p.inputs++;
+  if (p.firstInput === null) p.firstInput = t0;
+}
+
+function painted(t0) {
+  /* A redraw caused by an input at time t0: its delay is measured at the next animation frame. */
+  const p = probe();
+  p.redraws++;
+  p.pending.push(t0);
+  if (p.scheduled) return;
+  p.scheduled = true;
+  requestAnimationFrame(() => {
+    const now = performance.now();
+    p.frames++;
+    p.lastFrame = now;
+    for (const t of p.pending) record(p.latencies, now - t);
+    p.pending.length = 0;
+    p.scheduled = false;
+  });
+}
+
+function el(tag, cls, testid) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (testid) e.dataset.testid = testid;
+  return e;
+}
+
+function fmt(v) {
+  return (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(2);
+}
+
+function resolveDecoder(inst, data) {
+  /* The decoder for data.model: cached, built from data.decoder, or asked for (null meanwhile). */
+  const id = data.model;
+  let dec = MODELS.get(id);
+  if (!dec && data.decoder) {
+    dec = vaeMakeDecoder(data.decoder.spec, vaeBase64ToFloat32(data.decoder.weights));
+    MODELS.set(id, dec);
+    while (MODELS.size > MAX_MODELS) MODELS.delete(MODELS.keys().next().value);
+  }
+  if (dec) return dec;
+  if (inst.requested !== id) {
+    inst.requested = id;
+    inst.api.setTriggerValue("need", id);
+  }
+  return null;
+}
+
+function join(name, member, data, fresh) {
+  /* Add ``member`` to channel ``name``; take the server's z when it set a new one (rev), the
+   * model changed, or this is the first instance of a freshly drawn page. */
+  let ch = CHANNELS.get(name);
+  if (!ch) {
+    ch = {z: null, rev: null, model: null, members: new Set()};
+    CHANNELS.set(name, ch);
+  }
+  const alone = [...ch.members].every((m) => m === member);
+  ch.members.add(member);
+  if (ch.z === null || ch.rev !== data.rev || ch.model !== data.model || ch.z.length !== data.z.length ||
+      (fresh && alone)) {
+    ch.z = data.z.slice();
+    ch.rev = data.rev;
+    ch.model = data.model;
+    for (const m of ch.members) if (m !== member) m.render();
+  }
+  return ch;
+}
+
+class Painter {
+  /* Draws C*H*W pixel means on a canvas, nearest-neighbour upscaled by a whole factor. */
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.off = document.createElement("canvas");
+    this.shape = null;
+  }
+
+  setShape(shape, size) {
+    const [, H, W] = shape, k = Math.max(1, Math.floor(size / Math.max(H, W)));
+    if (this.shape && this.shape.join() === shape.join() && this.k === k) return;
+    this.shape = shape.slice();
+    this.k = k;
+    this.canvas.width = W * k;
+    this.canvas.height = H * k;
+    this.off.width = W;
+    this.off.height = H;
+    this.image = this.off.getContext("2d").createImageData(W, H);
+  }
+
+  paint(img) {
+    vaeToRGBA(img, this.shape, this.image.data);
+    this.off.getContext("2d").putImageData(this.image, 0, 0);
+    const ctx = this.canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this.off, 0, 0, this.canvas.width, this.canvas.height);
+  }
+}
+
+class Base {
+  constructor(parent, cls) {
+    this.root = el("div", cls);
+    this.error = el("div", "live-error", "liveError");
+    this.error.hidden = true;
+    parent.appendChild(this.root);
+    parent.appendChild(this.error);
+    this.parent = parent;
+    this.failedFor = null;
+  }
+
+  fail(err, data) {
+    const msg = err && err.message ? err.message : String(err);
+    this.error.textContent = `Live decoding stopped: ${msg}`;
+    this.error.hidden = false;
+    if (this.failedFor !== data.model) {
+      this.failedFor = data.model;
+      this.api.setTriggerValue("failed", msg);
+    }
+  }
+
+  destroy() {
+    if (this.channel) this.channel.members.delete(this);
+    this.root.remove();
+    this.error.remove();
+  }
+
+  render() {}
+}
+
+class View extends Base {
+  constructor(parent) {
+    super(parent, "live-view");
+    this.canvas = el("canvas", "live-canvas", "liveCanvas");
+    this.caption = el("div", "live-caption");
+    this.root.append(this.canvas, this.caption);
+    this.painter = new Painter(this.canvas);
+  }
+
+  update(data, api, fresh) {
+    this.api = api;
+    this.caption.textContent = data.caption || "";
+    this.canvas.setAttribute("aria-label", data.caption || "decoded image");
+    this.dec = resolveDecoder(this, data);
+    if (this.dec) this.painter.setShape(this.dec.shape, data.size || 336);
+    this.channel = join(data.channel, this, data, fresh);
+    this.render();
+  }
+
+  render(t0) {
+    if (!this.dec || !this.channel || !this.channel.z || this.channel.z.length !== this.dec.latentDim) return;
+    const t = performance.now();
+    this.painter.paint(this.dec.decode(this.channel.z));
+    record(probe().decodeMs, performance.now() - t);
+    if (t0 !== undefined) painted(t0);
+  }
+}
+
+class Sliders extends Base {
+  constructor(parent) {
+    super(parent, "live-sliders");
+    this.rows = [];
+    this.signature = null;
+    this.pointerT = null;
+  }
+
+  update(data, api, fresh) {
+    this.api = api;
+    const signature = JSON.stringify([data.dims, data.limit, data.step]);
+    if (signature !== this.signature) {
+      this.build(data);
+      this.signature = signature;
+    }
+    this.channel = join(data.channel, this, data, fresh);
+    this.render();
+  }
+
+  build(data) {
+    this.root.replaceChildren();
+    this.rows = data.dims.map(({dim, label, note}) => {
+      const row = el("div", "live-row");
+      const id = `live-z${dim}-${Math.random().toString(36).slice(2, 8)}`;
+      const name = el("label", "live-label");
+      name.htmlFor = id;
+      name.textContent = label;
+      if (note) {
+        const small = el("span", "live-note");
+        small.textContent = `  (${note})`;
+        name.appendChild(small);
+      }
+      const out = el("output", "live-value");
+      out.htmlFor = id;
+      const input = el("input", "live-range", "liveSlider");
+      Object.assign(input, {type: "range", id, min: -data.limit, max: data.limit, step: data.step});
+      input.dataset.dim = String(dim);
+      const seen = (ev) => { this.pointerT = ev.timeStamp; };
+      input.addEventListener("pointerdown", seen);
+      input.addEventListener("pointermove", seen);
+      input.addEventListener("input", (ev) => this.onInput(dim, input, out, ev));
+      input.addEventListener("change", () => this.onChange());
+      row.append(name, out, input);
+      this.root.appendChild(row);
+      return {dim, input, out};
+    });
+  }
+
+  render() {
+    if (!this.channel || !this.channel.z) return;
+    for (const {dim, input, out} of this.rows) {
+      const v = this.channel.z[dim];
+      if (Number(input.value) !== v) input.value = String(v);
+      out.textContent = fmt(v);
+    }
+  }
+
+  onInput(dim, input, out, ev) {
+    // Time from the pointer event that moved the thumb (a key press has none: the input's own).
+    const t0 = this.pointerT !== null && ev.timeStamp - this.pointerT < 100 ? this.pointerT : ev.timeStamp;
+    this.pointerT = null;
+    noteInput(t0);
+    const v = Number(input.value);
+    this.channel.z[dim] = v;
+    out.textContent = fmt(v);
+    for (const m of this.channel.members) if (m !== this) m.render(t0);
+  }
+
+  onChange() {
+    probe().sent++;
+    this.api.setStateValue("z", this.channel.z.slice());
+  }
+}
