@@ -18,7 +18,7 @@ from vae.checkpoint import Checkpoint, CheckpointError, load
 from vae.data.base import DatasetUnavailable, ImageData
 from vae.registry import load_dataset
 from vae.jobs import JobRegistry, jobs_dir, max_jobs
-from vae.zoo import DEFAULT_MODEL, ModelEntry, list_models, user_models_dir
+from vae.zoo import DEFAULT_MODEL, SHIPPED_DIR, ModelEntry, list_models, user_models_dir
 
 REAP_AFTER_S = 6 * 3600  # finished jobs are forgotten (and their folders removed) after this
 MODEL_KEY = "model_path"
@@ -58,9 +58,24 @@ def test_neg_elbos(path: str, mtime: float, dataset: str, limit: int = REFERENCE
     return explore.neg_elbo_dataset(model, load_data(dataset), generator(seed), limit=limit).numpy()
 
 
-@st.cache_data(ttl=3, show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=16)
+def _catalog(shipped_mtime: float, user_dir: str, user_mtime: float) -> tuple[list[ModelEntry], list[str]]:
+    del shipped_mtime, user_mtime  # cache keys only
+    return list_models(user_dir=Path(user_dir))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def catalog() -> tuple[list[ModelEntry], list[str]]:
-    return list_models()
+    """Shipped and user models. Cached by the two folders' modification times: a checkpoint
+    saved, replaced or deleted (always a rename in the folder) shows at the next rerun."""
+    user = user_models_dir()
+    return _catalog(_mtime(SHIPPED_DIR), str(user), _mtime(user))
 
 
 @dataclass

@@ -35,7 +35,7 @@ if st.query_params.get("job") and st.query_params["job"] not in mine:
 
 def _dataset_choice() -> tuple[str | None, dict]:
     names = [*DATASETS, ZIP]
-    choice = st.selectbox("Dataset", names, index=0, key="train_dataset",
+    choice = st.selectbox("Dataset", names, index=0, key="train_dataset", on_change=_suggest_name,
                           help="MNIST/Fashion-MNIST use the full data when found, else the shipped 2,000-image sample.")
     if choice != ZIP:
         return choice, {}
@@ -48,6 +48,18 @@ def _dataset_choice() -> tuple[str | None, dict]:
     digest = hashlib.sha256(up.getvalue()).hexdigest()[:16]
     path = extract_zip(up.getvalue(), state.uploads_dir() / f"zip-{digest}")
     return f"folder:{path}", {"channels": int(channels), "size": int(size)}
+
+
+def _suggested_name() -> str:
+    dataset = st.session_state.get("train_dataset", "mnist")
+    base = "folder" if dataset == ZIP else dataset
+    return f"my-{base}-{st.session_state.get('train_latent', 2)}d"
+
+
+def _suggest_name() -> None:
+    """Dataset or latent size changed: follow with the suggested name, unless the user typed one."""
+    if st.session_state.get("train_name_auto", True):
+        st.session_state["train_name"] = _suggested_name()
 
 
 def _name_edited() -> None:
@@ -64,16 +76,14 @@ def _form() -> None:
             return
         c1, c2, c3 = st.columns(3)
         arch = c1.selectbox("Architecture", ("mlp", "conv"), key="train_arch")
-        latent = c2.number_input("Latent dimensions", 1, 128, 2, key="train_latent")
+        latent = c2.number_input("Latent dimensions", 1, 128, 2, key="train_latent", on_change=_suggest_name)
         beta = c3.number_input("β (KL weight)", 0.0, 100.0, 1.0, step=0.5, key="train_beta")
         c1, c2, c3, c4 = st.columns(4)
         epochs = c1.number_input("Epochs", 1, 500, 2, key="train_epochs")
         lr = c2.number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.0e", key="train_lr")
         batch = c3.number_input("Batch size", 1, 4096, 128, key="train_batch")
         seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
-        suggestion = f"my-{(dataset or 'folder').split(':')[0]}-{latent}d"
-        if st.session_state.get("train_name_auto", True):
-            st.session_state["train_name"] = suggestion
+        st.session_state.setdefault("train_name", _suggested_name())
         name = st.text_input("Model name", key="train_name", on_change=_name_edited)
         overwrite = st.checkbox("Replace an existing model of the same name", key="train_overwrite")
         if st.button("Start training", type="primary", key="train_start"):
@@ -158,8 +168,7 @@ def _jobs(was_active: bool) -> None:
     st.query_params["job"] = pick
     _panel(pick)
     if was_active and not any(j.state in ACTIVE for j in reg.list(mine)):
-        state.catalog.clear()  # a new model shows in the picker at once
-        st.rerun(scope="app")  # and polling stops
+        st.rerun(scope="app")  # the sidebar picker shows the new model at once, and polling stops
 
 
 _form()

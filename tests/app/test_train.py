@@ -41,7 +41,7 @@ def test_existing_model_name_needs_confirmation(tmp_path):
 
 def test_start_a_job_and_see_it_finish():
     at = _train_page()
-    at.selectbox(key="train_dataset").set_value("shapes")
+    at.selectbox(key="train_dataset").set_value("shapes").run()  # one change at a time, as a user would
     at.number_input(key="train_epochs").set_value(1)
     at.number_input(key="train_batch").set_value(512)
     at.text_input(key="train_name").set_value("tiny-shapes")

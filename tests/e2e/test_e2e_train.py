@@ -15,12 +15,14 @@ def test_train_a_shapes_model_and_explore_it(page, app_url):
     open_page(page, app_url, "train")
     _select(page, "Dataset", "shapes")
     page.get_by_label("Epochs", exact=True).fill("1")
+    page.get_by_label("Epochs", exact=True).press("Enter")
+    wait_ready(page)
     page.get_by_label("Model name", exact=True).fill("e2e-shapes")
     page.get_by_label("Model name", exact=True).press("Enter")
     wait_ready(page)
     page.get_by_role("button", name="Start training").click()
     wait_ready(page)
-    assert re.search(r"job=[0-9a-f]{12}", page.url), page.url
+    page.wait_for_url(re.compile(r"job=[0-9a-f]{12}"))  # the job id goes into the URL
     job_url = page.url
     page.get_by_text(re.compile(r"e2e-shapes.*job .*(running|queued|finished)")).wait_for(timeout=60_000)
     page.locator('[data-testid="stProgress"]').first.wait_for()
@@ -37,8 +39,10 @@ def test_train_a_shapes_model_and_explore_it(page, app_url):
     picker.click()
     page.get_by_role("option", name=re.compile(r"^e2e-shapes \(yours\)")).click()
     wait_ready(page)
-    assert page.get_by_text("Trained on shapes").is_visible()
+    page.get_by_text("Trained on shapes").wait_for()
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Decode").click()
     wait_ready(page)
-    assert page.locator('[data-testid="liveSlider"]').count() == 2  # the Decode page's live sliders
+    sliders = page.locator('[data-testid="liveSlider"]')
+    sliders.first.wait_for()  # the live component mounts once its decoder has arrived
+    assert sliders.count() == 2  # the new 2-D model's live sliders on the Decode page
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -136,3 +136,53 @@ def test_registry_shapes_match_specs():
     for name, spec in DATASETS.items():
         if not spec.needs_files:
             assert load_dataset(name, "test").image_shape == spec.image_shape
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _png_bytes(value: int) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((10, 10), value, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_zip_of_images_becomes_a_folder_dataset(tmp_path):
+    from vae.data.folder import extract_zip
+
+    data = _zip({"cats/a.png": _png_bytes(10), "cats/b.png": _png_bytes(20), "dogs/c.png": _png_bytes(30),
+                 "readme.txt": b"ignored"})
+    root = extract_zip(data, tmp_path / "ds")
+    assert sorted(p.name for p in root.rglob("*") if p.is_file()) == ["a.png", "b.png", "c.png"]
+    d = load_dataset(f"folder:{root}", "train")
+    assert d.classes == ("cats", "dogs") and len(d) == 2
+
+
+@pytest.mark.parametrize("entries, message", [
+    ({"../evil.png": b"x"}, "unsafe path"),
+    ({"/abs.png": b"x"}, "unsafe path"),
+    ({"notes.txt": b"x"}, "no images"),
+])
+def test_unsafe_or_empty_zips_are_refused(tmp_path, entries, message):
+    from vae.data.folder import extract_zip
+
+    with pytest.raises(DatasetUnavailable, match=message):
+        extract_zip(_zip(entries), tmp_path / "ds")
+    assert not (tmp_path / "evil.png").exists()
+
+
+def test_not_a_zip_is_refused(tmp_path):
+    from vae.data.folder import extract_zip
+
+    with pytest.raises(DatasetUnavailable, match="not a valid zip"):
+        extract_zip(b"PK but not really", tmp_path / "ds")

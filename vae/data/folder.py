@@ -109,9 +109,14 @@ def extract_zip(data: bytes, dest: str | Path) -> Path:
         if Path(m.filename).is_absolute() or ".." in parts or m.filename.startswith(("/", "\\")):
             raise DatasetUnavailable(f"the zip contains an unsafe path: {m.filename!r}")
     dest.mkdir(parents=True, exist_ok=True)
+    budget = MAX_ZIP_BYTES  # counted on the bytes actually inflated, not the headers' claims
     for m in members:
         target = dest.joinpath(*Path(m.filename).parts)
         target.parent.mkdir(parents=True, exist_ok=True)
         with zf.open(m) as src, open(target, "wb") as out:
-            out.write(src.read())
+            data = src.read(budget + 1)
+            budget -= len(data)
+            if budget < 0:
+                raise DatasetUnavailable(f"the zip inflates to more than {MAX_ZIP_BYTES // 2**20} MB")
+            out.write(data)
     return dest
