@@ -4,10 +4,17 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 
+MAX_POINTS = 600  # per curve: enough for the eye, cheap to redraw every second
+
+
 def step_curve(steps: list[tuple[int, float, float]], which: str, steps_per_epoch: int) -> go.Figure:
-    """One training curve per step: ``which`` is 'recon' or 'kl' (nats per image); x in epochs."""
+    """One training curve per step: ``which`` is 'recon' or 'kl' (nats per image); x in epochs.
+    Long runs are thinned to at most MAX_POINTS points (every k-th, always keeping the last)."""
     col = {"recon": 1, "kl": 2}[which]
     spe = max(steps_per_epoch, 1)
+    if len(steps) > MAX_POINTS:
+        k = -(-len(steps) // MAX_POINTS)
+        steps = steps[::k] + ([steps[-1]] if (len(steps) - 1) % k else [])
     xs = [s[0] / spe for s in steps]
     ys = [s[col] for s in steps]
     title = "reconstruction −log p(x|z)" if which == "recon" else "KL(q(z|x) ‖ p(z))"

@@ -9,6 +9,7 @@ imports Streamlit: the app's job registry (vae/jobs.py) only reads the events.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -26,6 +27,7 @@ from .models import build_model
 from .registry import DATASETS, load_dataset
 from .trainer import EpochReport, StepReport, Trainer, TrainingDiverged
 
+NICE = 10  # background training yields the CPU to the app's own requests (POSIX niceness)
 EVAL_LIMIT = 2000  # per-epoch test evaluation uses at most this many images (the final one uses all)
 PREVIEW = 8
 
@@ -39,6 +41,15 @@ class Events:
     def emit(self, kind: str, **data) -> None:
         self.fh.write(json.dumps({"type": kind, "time": time.time(), **data}) + "\n")
         self.fh.flush()
+
+
+def _lower_priority(increment: int) -> None:
+    """Run below the app server's priority, so pages stay responsive while a job trains."""
+    if increment and hasattr(os, "nice"):
+        try:
+            os.nice(increment)
+        except OSError:
+            pass  # not permitted here: train at normal priority
 
 
 def _preview_png(model, fixed: torch.Tensor, out: Path, seed: int) -> None:
@@ -86,6 +97,7 @@ def run(job_dir: Path) -> int:
     spec = json.loads((job_dir / "spec.json").read_text())
     events = Events(job_dir / "events.jsonl")
     set_threads(int(spec.get("threads", 1)))
+    _lower_priority(int(spec.get("nice", NICE)))
     stop = threading.Event()
 
     def watch() -> None:
