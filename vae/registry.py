@@ -33,9 +33,12 @@ def _tv(name: str) -> Callable[[str, Any, bool], ImageData]:
         root = resolve_data_dir(data_dir)
         try:
             return load_torchvision(name, split, root, download)
-        except DatasetUnavailable:
-            if not (allow_sample and has_sample(name)):
+        except DatasetUnavailable as exc:
+            if not has_sample(name):
                 raise
+            if not allow_sample:
+                raise DatasetUnavailable(f"{exc} Or train on the shipped 2,000-image sample of the test set "
+                                         "(--allow-sample; it is test data, so test numbers then mean little).") from None
         data = load_sample(name, split)
         data.source += f" (full data not found in {root})"
         return data
