@@ -21,6 +21,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .zoo import user_data_dir
+
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ACTIVE = ("queued", "running", "stopping")
 FINAL = ("done", "stopped", "failed")
@@ -256,10 +258,7 @@ __all__ = ["JobError", "JobRegistry", "JobStatus", "validate_name"]
 def jobs_dir() -> Path:
     """Where job folders live: ``$VAE_JOBS_DIR``, else ``~/.local/share/vae-latent-lab/jobs``."""
     env = os.environ.get("VAE_JOBS_DIR")
-    if env:
-        return Path(env).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data) / "vae-latent-lab" / "jobs"
+    return Path(env).expanduser() if env else user_data_dir() / "jobs"
 
 
 def max_jobs() -> int:

@@ -143,14 +143,6 @@ def retrain_command(model: dict, training: dict, dataset: str, out: str, data_di
     return " ".join(parts + [f"--out {out}"])
 
 
-def _summary(tcfg: TrainConfig, trainer: Trainer, device: torch.device, train_source: str,
-             data_dir: str | None = None) -> dict:
-    st = trainer.state
-    return {"config": tcfg.to_dict(), "epochs_done": st.epoch, "global_step": st.global_step, "data_dir": data_dir,
-            "wall_seconds": round(st.wall_seconds, 2), "device": str(device), "threads": torch.get_num_threads(),
-            "train_data": train_source, "history": st.history}
-
-
 def _epoch_line(r: EpochReport) -> str:
     tr = r.train
     line = (f"epoch {r.epoch}/{r.epochs} | train -ELBO {tr['neg_elbo']:.2f} "
@@ -181,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
 
     def on_epoch(r: EpochReport) -> None:
         (bar.write if bar is not None else print)(_epoch_line(r))
-        checkpoint.save(out, trainer.model, dataset, training=_summary(tcfg, trainer, device, train.source, args.data_dir),
+        checkpoint.save(out, trainer.model, dataset, training=trainer.summary(train.source, args.data_dir),
                         state=trainer.snapshot())
 
     trainer = Trainer(model, train, tcfg, test=test, device=device, on_step=on_step, on_epoch=on_epoch,
@@ -194,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    summary = _summary(tcfg, trainer, device, train.source, args.data_dir)
+    summary = trainer.summary(train.source, args.data_dir)
     if result.stopped:
         checkpoint.save(out, trainer.model, dataset, training=summary, state=result.state)
         print(f"stopped at epoch {trainer.state.epoch + 1}, step {trainer.state.epoch_step}; saved {out}. "

@@ -135,6 +135,13 @@ class Trainer:
         s.noise_rng = self.noise_gen.get_state()
         return s
 
+    def summary(self, train_source: str = "", data_dir: str | None = None) -> dict:
+        """The JSON-able training record a checkpoint card keeps (config, progress, timing, history)."""
+        st = self.state
+        return {"config": self.config.to_dict(), "epochs_done": st.epoch, "global_step": st.global_step,
+                "data_dir": data_dir, "wall_seconds": round(st.wall_seconds, 2), "device": str(self.device),
+                "threads": torch.get_num_threads(), "train_data": train_source, "history": st.history}
+
     def fit(self) -> TrainResult:
         """Train until ``config.epochs`` epochs are complete or the stop event is set."""
         self.model.train()

@@ -122,7 +122,7 @@ def run(job_dir: Path) -> int:
             image = f"epoch-{r.epoch}.png"
             _preview_png(trainer.model, fixed, job_dir / image, seed=tcfg.seed)
             checkpoint.save(job_dir / "checkpoint", trainer.model, spec["dataset"], state=trainer.snapshot(),
-                            training={"config": tcfg.to_dict(), "history": trainer.state.history})
+                            training=trainer.summary(train.source, spec.get("data_dir")))
             events.emit("epoch", **r.to_dict(), epochs=r.epochs, image=image, eta_s=r.eta_s)
 
         trainer = Trainer(model, train, tcfg, test=quick_test, on_step=on_step, on_epoch=on_epoch,
@@ -132,14 +132,12 @@ def run(job_dir: Path) -> int:
         result = trainer.fit()
         if result.stopped:
             checkpoint.save(job_dir / "checkpoint", trainer.model, spec["dataset"], state=result.state,
-                            training={"config": tcfg.to_dict(), "history": trainer.state.history})
+                            training=trainer.summary(train.source, spec.get("data_dir")))
             events.emit("stopped", epoch=result.state.epoch, epoch_step=result.state.epoch_step,
                         step=result.state.global_step)
             return 0
         metrics = evaluate(trainer.model, test)
-        summary = {"config": tcfg.to_dict(), "epochs_done": result.state.epoch, "global_step": result.state.global_step,
-                   "wall_seconds": round(result.state.wall_seconds, 2), "device": "cpu",
-                   "threads": torch.get_num_threads(), "train_data": train.source, "history": result.state.history}
+        summary = trainer.summary(train.source, spec.get("data_dir"))
         out = Path(spec["out"])
         checkpoint.save(out, trainer.model, spec["dataset"], training=summary, metrics=metrics,
                         extra={"description": spec.get("description", f"trained in the app as job {job_dir.name}")})

@@ -16,12 +16,16 @@ USER_MODELS_ENV = "VAE_USER_MODELS"
 DEFAULT_MODEL = "mnist-2d"
 
 
-def user_models_dir() -> Path:
-    env = os.environ.get(USER_MODELS_ENV)
-    if env:
-        return Path(env).expanduser()
+def user_data_dir() -> Path:
+    """``$XDG_DATA_HOME/vae-latent-lab`` (default ``~/.local/share/vae-latent-lab``)."""
     data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data) / "vae-latent-lab" / "models"
+    return Path(data) / "vae-latent-lab"
+
+
+def user_models_dir() -> Path:
+    """``$VAE_USER_MODELS``, else ``models/`` under :func:`user_data_dir`."""
+    env = os.environ.get(USER_MODELS_ENV)
+    return Path(env).expanduser() if env else user_data_dir() / "models"
 
 
 @dataclass(frozen=True)
