@@ -2,14 +2,13 @@
 navigation over ``pages/``. Run with ``streamlit run app.py``."""
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 import torch
 from PIL import Image
 
-from lab import state
-from vae import preprocess
+from services import preprocess
+from ui import state
+from vae import settings
 
 # Uploads: Pillow raises (not warns) above this many pixels; Streamlit's own size cap is in
 # .streamlit/config.toml (server.maxUploadSize).
@@ -17,7 +16,7 @@ Image.MAX_IMAGE_PIXELS = preprocess.MAX_PIXELS
 
 # Requests decode one image or a small batch: one torch thread per server keeps them fastest
 # (measured in bench/app_latency.py) and leaves the other cores to training jobs.
-torch.set_num_threads(int(os.environ.get("VAE_APP_THREADS", "1")))
+torch.set_num_threads(settings.app_threads())
 
 st.set_page_config(page_title="VAE Latent Lab", page_icon=":material/explore:", layout="wide")
 

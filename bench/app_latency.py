@@ -26,12 +26,10 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from browser import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app, wait_ready  # noqa: E402
+from harness.browser import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app, wait_ready
 
-from vae import explore, load, load_dataset  # noqa: E402
-from vae.zoo import SHIPPED_DIR  # noqa: E402
+from vae import explore, load, load_dataset
+from services.catalog import SHIPPED_DIR
 
 PROBE = """
 () => {

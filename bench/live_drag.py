@@ -5,8 +5,8 @@
 
 Drags a live slider's thumb across its whole range and back on the Decode page, and the
 cursor of the latent pad around the plane on the Latent map page, with page.mouse.down / move
-/ up and many small moves (lab/live.py decodes in the browser). The page counts for us
-(window.__vaeLive, see lab/live/live.js): every input event's timestamp, the canvas redraw it
+/ up and many small moves (ui/live.py decodes in the browser). The page counts for us
+(window.__vaeLive, see ui/live_assets/live.js): every input event's timestamp, the canvas redraw it
 causes, and the next animation frame after that redraw. Reported per drag, as medians over
 ``--repeats`` drags:
 
@@ -30,8 +30,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from browser import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app, wait_ready  # noqa: E402
+from harness.browser import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app, wait_ready
 
 DRAWN = "() => window.__vaeLive && window.__vaeLive.decodeMs.length > 0"
 READ = """() => { const p = window.__vaeLive;

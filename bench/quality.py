@@ -19,13 +19,12 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from vae import TrainConfig, Trainer, build_model, load, load_dataset, preset_config  # noqa: E402
-from vae.checkpoint import METRICS_FILE  # noqa: E402
-from vae.explore import encode_dataset  # noqa: E402
-from vae.metrics import evaluate, factor_correlations  # noqa: E402
-from vae.train import retrain_command  # noqa: E402
-from vae.zoo import SHIPPED_DIR  # noqa: E402
+from vae import TrainConfig, Trainer, build_model, load, load_dataset, preset_config
+from vae.checkpoint import METRICS_FILE
+from vae.explore import encode_dataset
+from vae.metrics import evaluate, factor_correlations
+from vae.train import retrain_command
+from services.catalog import SHIPPED_DIR
 
 TOLERANCE = 0.5  # nats
 KEYS = ("neg_elbo", "recon", "kl", "iwae_nll")

@@ -20,8 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from vae import TrainConfig, Trainer, build_model, evaluate, load_dataset, preset_config  # noqa: E402
+from vae import TrainConfig, Trainer, build_model, evaluate, load_dataset, preset_config
 
 
 class ReferenceVAE(nn.Module):

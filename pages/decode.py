@@ -1,6 +1,6 @@
 """Decode: one slider per latent dimension; the decoder draws what that point means.
 
-The sliders and the image are live (lab/live.py): the decoder runs in the browser while a
+The sliders and the image are live (ui/live.py): the decoder runs in the browser while a
 slider is dragged, and z reaches the server on release, which redraws the traversal strip.
 When the decoder cannot run in the browser, Streamlit sliders and a server-side image stand in."""
 from __future__ import annotations
@@ -9,15 +9,15 @@ import numpy as np
 import streamlit as st
 import torch
 
-from lab import fig_live, live, state, ui
+from ui import fig_live, live, state, widgets
 from vae import explore
 
 MAX_SLIDERS = 32
 RANGE = 3.0
 
-ui.require_entrypoint()
+widgets.require_entrypoint()
 st.header("Decode: move through the latent space")
-ui.explainer(r"""
+widgets.explainer(r"""
 The **decoder** turns a point $z$ of the latent space into an image. Each slider sets one
 coordinate of $z$. During training the encoder's codes were pulled towards the prior
 $p(z)=\mathcal{N}(0, I)$ by the KL term of the ELBO,
@@ -122,12 +122,12 @@ def panel() -> None:
         else:
             st.info(f"Live decoding is off for this model: {live_dec.reason}. The image is decoded on the "
                     "server instead, when you release a slider.")
-            ui.show(explore.decode(cur.model, torch.from_numpy(z))[0], 336, caption="decoded image")
+            widgets.show(explore.decode(cur.model, torch.from_numpy(z))[0], 336, caption="decoded image")
         if st.session_state.get("decode_source"):
             st.caption(f"Started from {st.session_state['decode_source']}.")
         dim = st.selectbox("Traversal: dimension", shown, format_func=lambda d: f"z{d}", key="decode_traverse")
         strip = explore.traversal(cur.model, torch.from_numpy(z), dim, torch.linspace(-RANGE, RANGE, 9))
-        ui.show_grid(strip, ncol=9, scale=2, caption=f"z{dim} from −3 to +3, others as above")
+        widgets.show_grid(strip, ncol=9, scale=2, caption=f"z{dim} from −3 to +3, others as above")
 
 
 panel()

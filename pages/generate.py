@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from lab import figures, state, ui
+from ui import figures, state, widgets
 from vae import explore
 
 GRID_SIZES = (4, 6, 8, 10)
 SHOW_SCALE = 4  # nearest-neighbour upscaling of the mosaic, on screen and in the PNG
 
-ui.require_entrypoint()
+widgets.require_entrypoint()
 st.header("Generate: new images from the prior")
-ui.explainer(r"""
+widgets.explainer(r"""
 A VAE is a **generative model**: to make a new image, draw a random point of the latent space
 from the prior and let the **decoder** draw it,
 $$z \sim \mathcal{N}(0,\, T^2 I), \qquad x = \text{decoder}(z).$$
@@ -45,7 +45,7 @@ c4.button("New samples", on_click=_next_seed, icon=":material/casino:", use_cont
 images = explore.sample_prior(cur.model, k * k, state.generator(seed), temperature)
 mosaic = figures.grid(images, ncol=k)
 size = max(mosaic.shape[:2]) * SHOW_SCALE
-ui.show(mosaic, size, caption=f"{k * k} samples, z ~ N(0, {temperature:.2f}² I), seed {seed}, "
+widgets.show(mosaic, size, caption=f"{k * k} samples, z ~ N(0, {temperature:.2f}² I), seed {seed}, "
                               f"decoded by {cur.entry.name}")
 st.download_button("Download grid as PNG", figures.png_bytes(figures.upscale(mosaic, size)),
                    file_name=f"samples-{cur.entry.name}-seed{seed}-T{temperature:.2f}.png", mime="image/png",

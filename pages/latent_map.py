@@ -1,5 +1,5 @@
 """Latent map: every test image as a point in latent space; select points to see the images,
-drag over the latent pad to decode under the cursor (in the browser, lab/live.py), and decode a
+drag over the latent pad to decode under the cursor (in the browser, ui/live.py), and decode a
 grid over the same plane to see the manifold the decoder has learnt."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from lab import fig_latent_map as fm
-from lab import fig_live, figures, live, state, ui
+from ui import fig_latent_map as fm
+from ui import fig_live, figures, live, state, widgets
 from vae import explore
 
 MAP_KEY = "latent_map_chart"
@@ -22,9 +22,9 @@ PAD_POINTS = 2000
 MAX_SHOWN = 24
 LOW, HIGH = 0.05, 0.95  # grid probabilities: Phi^-1(0.05) .. Phi^-1(0.95) = -1.64 .. 1.64
 
-ui.require_entrypoint()
+widgets.require_entrypoint()
 st.header("Latent map: where the test images land")
-ui.explainer(r"""
+widgets.explainer(r"""
 Each dot is one test image, placed at the mean $\mu(x)$ of the encoder's posterior
 $q(z\mid x)=\mathcal{N}(\mu(x), \mathrm{diag}\,\sigma^2(x))$ and coloured by its label.
 The KL term of the ELBO pulls every posterior towards the **prior** $p(z)=\mathcal{N}(0, I)$, so
@@ -169,15 +169,15 @@ def _show_selection(pos: np.ndarray, n_selected: int) -> None:
         i = int(shown[0])
         label = f"#{int(data.ids[i])} ({data.classes[int(data.labels[i])]})"
         with left:
-            ui.show(x[0], 168, caption=f"original {label}")
+            widgets.show(x[0], 168, caption=f"original {label}")
         with right:
-            ui.show(recon[0], 168, caption="reconstruction")
+            widgets.show(recon[0], 168, caption="reconstruction")
         return
     ncol = min(len(shown), 4)
     with left:
-        ui.show_grid(x, ncol, scale=2, caption="originals")
+        widgets.show_grid(x, ncol, scale=2, caption="originals")
     with right:
-        ui.show_grid(recon, ncol, scale=2, caption="reconstructions")
+        widgets.show_grid(recon, ncol, scale=2, caption="reconstructions")
     ids = ", ".join(f"#{int(data.ids[int(i)])}" for i in shown)
     st.caption(f"In reading order: {ids}.")
 
@@ -251,7 +251,7 @@ def pad_panel() -> None:
             return
         a, b = pinned["plane"]
         img = explore.decode(cur.model, torch.tensor(pinned["z"]))[0]
-        ui.show(img, 168, caption=f"pinned: {axes[0]} = {a:.2f}, {axes[1]} = {b:.2f}")
+        widgets.show(img, 168, caption=f"pinned: {axes[0]} = {a:.2f}, {axes[1]} = {b:.2f}")
         if view.pca is not None:
             st.caption("On the PCA plane: z = mean code + a·PC1 + b·PC2.")
         st.button("Unpin", on_click=_unpin)
@@ -276,7 +276,7 @@ def manifold_panel() -> None:
                     "spread of the projected codes): the dashed box on the map. Directions off the plane stay at "
                     "the mean code.")
         caption = f"PC1 grows left to right, PC2 bottom to top; {n}×{n} images from one decoder call"
-    ui.show_grid(images, ncol=n, scale=max(1, round(720 / (n * (images.shape[-1] + 2)))), caption=caption)
+    widgets.show_grid(images, ncol=n, scale=max(1, round(720 / (n * (images.shape[-1] + 2)))), caption=caption)
 
 
 map_panel()

@@ -4,17 +4,18 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from lab import figures, state, ui
-from vae import explore, preprocess
+from ui import figures, state, widgets
+from vae import explore
+from services import preprocess
 
 SOURCES = ("Test image", "Random of a class", "Upload")
 METHODS = {"linear": "Linear (lerp)", "spherical": "Spherical (slerp)"}
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
 SIDES = (("a", "Start image", 0), ("b", "End image", 1))
 
-ui.require_entrypoint()
+widgets.require_entrypoint()
 st.header("Morph: walk from one image to another")
-ui.explainer(r"""
+widgets.explainer(r"""
 The **encoder** turns each of the two images into a point of the latent space (the mean of its
 posterior $q(z\mid x)$): $z_0$ for the start and $z_1$ for the end. We then walk along a path
 from $z_0$ to $z_1$ and let the **decoder** draw every point on the way. If the latent space is
@@ -109,11 +110,11 @@ frames = explore.decode(cur.model, explore.interpolate(z[0], z[1], steps, method
 
 left, middle, right = st.columns([1, 8, 1], vertical_alignment="center")
 with left:
-    ui.show(x0, 84, caption="start (original)")
+    widgets.show(x0, 84, caption="start (original)")
 with middle:
-    ui.show_grid(frames, ncol=steps, scale=2, caption=f"{steps} decoded steps, t = 0 … 1 ({METHODS[method]})")
+    widgets.show_grid(frames, ncol=steps, scale=2, caption=f"{steps} decoded steps, t = 0 … 1 ({METHODS[method]})")
 with right:
-    ui.show(x1, 84, caption="end (original)")
+    widgets.show(x1, 84, caption="end (original)")
 st.caption(f"Start: {cap0}. End: {cap1}.")
 
 
@@ -122,7 +123,7 @@ def at_t(z0: torch.Tensor, z1: torch.Tensor, method: str) -> None:
     """A slider over t and the single decoded image there, large."""
     t = st.slider("t (0 = start, 1 = end)", 0.0, 1.0, 0.5, step=0.01, key="morph_t")
     img = explore.decode(cur.model, explore.interpolate_at(z0, z1, t, method))[0]
-    ui.show(img, 280, caption=f"decoded at t = {t:.2f}")
+    widgets.show(img, 280, caption=f"decoded at t = {t:.2f}")
 
 
 col_t, col_gif = st.columns([2, 1], gap="large")

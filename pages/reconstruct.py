@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from lab import fig_reconstruct, figures, state, ui
-from vae import explore, preprocess
+from ui import fig_reconstruct, figures, state, widgets
+from vae import explore
+from services import preprocess
 
 UPLOAD, TEST = "Upload a file", "Try a test image"
 FILE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
@@ -16,9 +17,9 @@ STYLE_LABELS = {
     "resize": "Resize the whole picture",
 }
 
-ui.require_entrypoint()
+widgets.require_entrypoint()
 st.header("Reconstruct: your own image through the VAE")
-ui.explainer(r"""
+widgets.explainer(r"""
 The **encoder** turns your image $x$ into a distribution $q(z\mid x)$ over latent codes; the
 **decoder** turns its mean back into an image: the **reconstruction**. It shows what the model
 *can* draw that is closest to your picture; details it has never seen in training are lost.
@@ -92,9 +93,9 @@ left, right = st.columns([2, 3], gap="large")
 with left:
     a, b = st.columns(2)
     with a:
-        ui.show(x[0], 196, caption="model input")
+        widgets.show(x[0], 196, caption="model input")
     with b:
-        ui.show(recon, 196, caption="reconstruction")
+        widgets.show(recon, 196, caption="reconstruction")
     st.caption(f"Input: {origin}.")
 with right:
     m1, m2 = st.columns(2)

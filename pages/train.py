@@ -5,18 +5,19 @@ import hashlib
 
 import streamlit as st
 
-from lab import fig_train, state, ui
+from ui import fig_train, state, widgets
 from vae.config import ConfigError, ModelConfig, TrainConfig
 from vae.data.base import DatasetUnavailable
 from vae.data.folder import extract_zip
-from vae.jobs import ACTIVE, JobError
+from services.jobs import ACTIVE, JobError
+from vae import settings
 from vae.registry import DATASETS
 
 ZIP = "upload a zip of images"
 
-ui.require_entrypoint()
+widgets.require_entrypoint()
 st.header("Train a model")
-ui.explainer(r"""
+widgets.explainer(r"""
 Training fits the encoder $q(z\mid x)$ and decoder $p(x\mid z)$ together by maximising the ELBO,
 i.e. minimising **reconstruction + β · KL** per image:
 the **reconstruction** curve falls as the decoder learns to redraw the input from its code; the
@@ -46,7 +47,7 @@ def _dataset_choice() -> tuple[str | None, dict]:
     if up is None:
         return None, {}
     digest = hashlib.sha256(up.getvalue()).hexdigest()[:16]
-    path = extract_zip(up.getvalue(), state.uploads_dir() / f"zip-{digest}")
+    path = extract_zip(up.getvalue(), settings.uploads_dir() / f"zip-{digest}")
     return f"folder:{path}", {"channels": int(channels), "size": int(size)}
 
 

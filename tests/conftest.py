@@ -8,12 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from vae.data.base import ImageData, default_data_dir  # noqa: E402
-from vae.data.shapes import make_shapes  # noqa: E402
-from vae.data.torchvision_sets import files_present  # noqa: E402
+from vae.data.base import ImageData, default_data_dir
+from vae.data.shapes import make_shapes
+from vae.data.torchvision_sets import files_present
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Helpers for AppTest tests of the live component (lab/live.py).
+"""Helpers for AppTest tests of the live component (ui/live.py).
 
 AppTest cannot run the component's JavaScript, so the tests read what the browser would get
 (the component's data) and send what the browser would send: a state value (a released

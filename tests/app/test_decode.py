@@ -1,6 +1,6 @@
 """AppTest: the Decode page, driven as a user would.
 
-The sliders and the image are live (lab/live.py): the browser decodes while a slider is
+The sliders and the image are live (ui/live.py): the browser decodes while a slider is
 dragged and sends z on release. AppTest cannot drag, so a release is sent as the browser
 sends it, and what the browser would draw is read from the component's data (z and the
 decoder's weights); tests/e2e/test_e2e_live.py drags in a real browser.
@@ -10,7 +10,7 @@ from app_helpers import APP, TIMEOUT, image_urls, open_app
 from live_helpers import live_data, live_elements, set_state, trigger
 from streamlit.testing.v1 import AppTest
 
-from vae import export
+from services import export
 
 SLIDERS, VIEW = "decode_live_sliders", "decode_live_view"
 

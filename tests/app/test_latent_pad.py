@@ -1,4 +1,4 @@
-"""AppTest: the latent pad on the Latent map page (lab/live.py, kind "pad").
+"""AppTest: the latent pad on the Latent map page (ui/live.py, kind "pad").
 
 AppTest cannot run the pad's JavaScript: the tests check the data the browser gets (points,
 colours, extent, the plane-to-z basis) and send a click's pin as the browser does."""
@@ -8,7 +8,7 @@ import numpy as np
 from app_helpers import image_urls, open_app
 from live_helpers import live_data, live_elements, trigger
 
-from vae import export
+from services import export
 
 PAGE = "pages/latent_map.py"
 

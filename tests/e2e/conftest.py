@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from browser import CHROMIUM, CHROMIUM_ARGS, HOW_TO, missing, start_app, stop_app
+from vae import settings
+
+from harness.browser import CHROMIUM, CHROMIUM_ARGS, HOW_TO, missing, start_app, stop_app
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +20,7 @@ def _need_browser():
     """Skip (or, under VAE_REQUIRE_BROWSER=1, fail) when the browser stack is missing."""
     why = missing()
     if why is not None:
-        if os.environ.get("VAE_REQUIRE_BROWSER"):
+        if settings.require_browser():
             pytest.fail(f"VAE_REQUIRE_BROWSER is set but {why}; {HOW_TO}")
         pytest.skip(f"{why}; {HOW_TO}")
 

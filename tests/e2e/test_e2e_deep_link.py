@@ -1,5 +1,5 @@
 """A link straight to a page, as the first visit to a fresh server, still runs app.py."""
-from browser import start_app, stop_app, wait_ready
+from harness.browser import start_app, stop_app, wait_ready
 
 
 def test_deep_link_on_fresh_server_has_sidebar_and_page(page, user_models_dir):

@@ -1,7 +1,7 @@
 """Generate in a real browser: a new seed draws a new grid."""
 from playwright.sync_api import expect
 
-from browser import open_page
+from harness.browser import open_page
 
 
 def test_changing_the_seed_changes_the_grid(page, app_url):

@@ -2,7 +2,7 @@
 beside its reconstruction, and draws its posterior ellipse on the map."""
 import re
 
-from browser import open_page, wait_ready
+from harness.browser import open_page, wait_ready
 
 CHART = '[data-testid="stPlotlyChart"]'
 

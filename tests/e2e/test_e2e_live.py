@@ -1,4 +1,4 @@
-"""Live decoding in a real browser (lab/live.py): the image follows a drag with no server round trip.
+"""Live decoding in a real browser (ui/live.py): the image follows a drag with no server round trip.
 
 On Decode, dragging a live slider redraws the canvas while the mouse button is still down, and
 no websocket message leaves the page until the release, which then updates the rest of the
@@ -8,7 +8,7 @@ the server decodes it beside the pad and stars it on the map.
 """
 import re
 
-from browser import open_page, wait_ready
+from harness.browser import open_page, wait_ready
 
 DATA_URL = "canvas => canvas.toDataURL()"
 DRAWN = "() => window.__vaeLive && window.__vaeLive.decodeMs.length > 0"

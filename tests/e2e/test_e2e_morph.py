@@ -3,7 +3,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from browser import open_page
+from harness.browser import open_page
 
 INDEX = "Test image (position in the loaded set)"
 

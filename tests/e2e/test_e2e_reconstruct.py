@@ -3,7 +3,7 @@ and the scores; upload a text file named .png and see the specific error, no tra
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
-from browser import open_page, wait_ready
+from harness.browser import open_page, wait_ready
 
 DROPZONE = '[data-testid="stFileUploaderDropzoneInput"]'
 

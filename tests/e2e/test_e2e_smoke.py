@@ -1,5 +1,5 @@
 """The app opens on the default shipped model in a real browser, with no traceback."""
-from browser import open_page
+from harness.browser import open_page
 
 
 def test_app_opens_on_decode_page(page, app_url):
@@ -8,7 +8,7 @@ def test_app_opens_on_decode_page(page, app_url):
     picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
     assert "mnist-2d" in (picker.inner_text() + picker.locator("input").input_value())
     assert page.get_by_text("2 latent dims").is_visible()
-    # The decoded image is drawn in the browser (lab/live.py); the traversal strip by the server.
+    # The decoded image is drawn in the browser (ui/live.py); the traversal strip by the server.
     page.wait_for_function("() => window.__vaeLive && window.__vaeLive.decodeMs.length > 0")
     assert page.locator('[data-testid="liveCanvas"]').is_visible()
     assert page.locator('[data-testid="liveSlider"]').count() == 2

@@ -2,7 +2,7 @@
 then pick the finished model in the sidebar and explore it."""
 import re
 
-from browser import open_page, wait_ready
+from harness.browser import open_page, wait_ready
 
 
 def _select(page, label: str, option: str) -> None:

@@ -1,8 +1,8 @@
-/* Node harness for tests/unit/test_js_decoder.py: runs lab/live/decoder.js on latent points.
+/* Node harness for tests/unit/test_js_decoder.py: runs ui/live_assets/decoder.js on latent points.
  * stdin: {"spec": {...}, "weights": "<base64 float32>", "z": [[...], ...]}
  * stdout: {"images": [[C*H*W pixel means], ...]} */
 const path = require("path");
-const {vaeBase64ToFloat32, vaeMakeDecoder} = require(path.join(__dirname, "..", "..", "lab", "live", "decoder.js"));
+const {vaeBase64ToFloat32, vaeMakeDecoder} = require(path.join(__dirname, "..", "..", "ui", "live_assets", "decoder.js"));
 
 let input = "";
 process.stdin.setEncoding("utf8");

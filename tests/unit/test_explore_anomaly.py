@@ -1,12 +1,12 @@
 """The Reconstruct page's library parts: ELBO terms, batched test-set -ELBO, the percentile
-anomaly score, and the pure figure builders in lab/fig_reconstruct.py."""
+anomaly score, and the pure figure builders in ui/fig_reconstruct.py."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from lab import fig_reconstruct
+from ui import fig_reconstruct
 from vae import explore
 from vae.config import ModelConfig
 from vae.models import build_model

@@ -1,11 +1,11 @@
-"""vae.export: the decoder's layer spec and weight buffer, and what it refuses."""
+"""services.export: the decoder's layer spec and weight buffer, and what it refuses."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from vae.config import ModelConfig
-from vae.export import FORMAT, UnsupportedDecoder, export_decoder
+from services.export import FORMAT, UnsupportedDecoder, export_decoder
 from vae.models import build_model
 
 

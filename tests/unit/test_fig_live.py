@@ -1,9 +1,9 @@
-"""lab.fig_live: the data the live component gets (pure builders)."""
+"""ui.fig_live: the data the live component gets (pure builders)."""
 import numpy as np
 import torch
 
-from lab import fig_live
-from lab.figures import PALETTE
+from ui import fig_live
+from ui.figures import PALETTE
 
 
 def test_slider_dims_follow_the_order_shown():

@@ -1,4 +1,4 @@
-from lab import fig_train
+from ui import fig_train
 
 
 def test_step_curves_are_thinned_but_keep_the_ends():

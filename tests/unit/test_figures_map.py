@@ -1,10 +1,10 @@
-"""Pure builders behind the Latent map page (lab/fig_latent_map.py, lab/figures.py)."""
+"""Pure builders behind the Latent map page (ui/fig_latent_map.py, ui/figures.py)."""
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from lab import fig_latent_map as fm
-from lab import figures
+from ui import fig_latent_map as fm
+from ui import figures
 
 CLASSES = ("zero", "one", "two", "three")
 

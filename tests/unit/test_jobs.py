@@ -4,7 +4,7 @@ import time
 import pytest
 
 from vae import checkpoint
-from vae.jobs import JobError, JobRegistry, validate_name
+from services.jobs import JobError, JobRegistry, validate_name
 
 
 def spec(epochs=1, **train):

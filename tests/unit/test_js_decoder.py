@@ -1,4 +1,4 @@
-"""The in-browser decoder (lab/live/decoder.js, run in Node) matches PyTorch on every shipped
+"""The in-browser decoder (ui/live_assets/decoder.js, run in Node) matches PyTorch on every shipped
 model and on each layer kind the exporter supports: max abs pixel difference <= 1e-3.
 
 Needs Node (``node`` on PATH); skips without it, unless VAE_REQUIRE_BROWSER is set."""
@@ -12,14 +12,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from vae import settings
 import torch
 
 from vae import explore
 from vae.checkpoint import load
 from vae.config import ModelConfig
-from vae.export import export_decoder
+from services.export import export_decoder
 from vae.models import build_model
-from vae.zoo import SHIPPED_DIR
+from services.catalog import SHIPPED_DIR
 
 HARNESS = Path(__file__).with_name("js_decoder_harness.js")
 TOLERANCE = 1e-3
@@ -31,7 +33,7 @@ SHIPPED = sorted(p.name for p in SHIPPED_DIR.iterdir()
 def node() -> str:
     exe = shutil.which("node")
     if exe is None:
-        if os.environ.get("VAE_REQUIRE_BROWSER"):
+        if settings.require_browser():
             pytest.fail("VAE_REQUIRE_BROWSER is set but `node` is not on PATH (install Node.js 18+)")
         pytest.skip("`node` is not on PATH: install Node.js 18+ to test the in-browser decoder")
     return exe

@@ -1,4 +1,4 @@
-"""vae.preprocess: every bad or odd file a user can upload, made here with Pillow, and the
+"""services.preprocess: every bad or odd file a user can upload, made here with Pillow, and the
 MNIST-style preparation (invert, level, crop, fit 20x20, centre by mass in 28x28)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from vae import preprocess as pp
+from services import preprocess as pp
 
 MNIST = (1, 28, 28)
 NOT_AN_IMAGE = "This file is not an image that can be read (use PNG, JPEG, WebP, BMP or GIF)."

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vae import explore, load, load_dataset
-from vae.zoo import SHIPPED_DIR, list_models
+from services.catalog import SHIPPED_DIR, list_models
 
 EXPECTED = {"mnist-2d": ("mnist", 2), "mnist-20d": ("mnist", 20), "fashion-2d": ("fashion-mnist", 2),
             "fashion-16d": ("fashion-mnist", 16), "shapes": ("shapes", None)}

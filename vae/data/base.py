@@ -7,7 +7,9 @@ from pathlib import Path
 
 import torch
 
-DATA_DIR_ENV = "VAE_DATA_DIR"
+from .. import settings
+
+DATA_DIR_ENV = "VAE_DATA_DIR"  # named in messages; read by vae.settings
 
 
 class DatasetUnavailable(RuntimeError):
@@ -15,12 +17,8 @@ class DatasetUnavailable(RuntimeError):
 
 
 def default_data_dir() -> Path:
-    """``$VAE_DATA_DIR`` if set, else ``$XDG_CACHE_HOME/vae-latent-lab/data`` (``~/.cache/...``)."""
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "vae-latent-lab" / "data"
+    """The data root from the environment (:func:`vae.settings.data_dir`)."""
+    return settings.data_dir()
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:

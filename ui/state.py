@@ -17,8 +17,9 @@ from vae import explore
 from vae.checkpoint import Checkpoint, CheckpointError, load
 from vae.data.base import DatasetUnavailable, ImageData
 from vae.registry import load_dataset
-from vae.jobs import JobRegistry, jobs_dir, max_jobs
-from vae.zoo import DEFAULT_MODEL, SHIPPED_DIR, ModelEntry, list_models, user_models_dir
+from services.jobs import JobRegistry
+from services.catalog import DEFAULT_MODEL, SHIPPED_DIR, ModelEntry, list_models
+from vae import settings
 
 REAP_AFTER_S = 6 * 3600  # finished jobs are forgotten (and their folders removed) after this
 MODEL_KEY = "model_path"
@@ -74,7 +75,7 @@ def _mtime(path: Path) -> float:
 def catalog() -> tuple[list[ModelEntry], list[str]]:
     """Shipped and user models. Cached by the two folders' modification times: a checkpoint
     saved, replaced or deleted (always a rename in the folder) shows at the next rerun."""
-    user = user_models_dir()
+    user = settings.user_models_dir()
     return _catalog(_mtime(SHIPPED_DIR), str(user), _mtime(user))
 
 
@@ -180,12 +181,8 @@ def _registry(jobs_root: str, models_root: str, max_running: int) -> JobRegistry
 
 def job_registry() -> JobRegistry:
     """The process-wide job registry (one per server, shared by every session)."""
-    return _registry(str(jobs_dir()), str(user_models_dir()), max_jobs())
+    return _registry(str(settings.jobs_dir()), str(settings.user_models_dir()), settings.max_jobs())
 
-
-def uploads_dir() -> Path:
-    """Where uploaded zip datasets are unpacked (beside the jobs folder)."""
-    return jobs_dir().parent / "datasets"
 
 
 def require_model_and_data() -> tuple[Current, ImageData]:

@@ -1,4 +1,4 @@
-"""Pure builders for the live-decoding component (lab/live.py): the JSON it is given for the
+"""Pure builders for the live-decoding component (ui/live.py): the JSON it is given for the
 latent sliders and the latent pad. No Streamlit here."""
 from __future__ import annotations
 

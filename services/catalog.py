@@ -5,27 +5,16 @@ never in the shipped folder.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import CheckpointError, read_card
+from vae.checkpoint import CheckpointError, read_card
+from vae.settings import user_models_dir
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models"
-USER_MODELS_ENV = "VAE_USER_MODELS"
 DEFAULT_MODEL = "mnist-2d"
 
 
-def user_data_dir() -> Path:
-    """``$XDG_DATA_HOME/vae-latent-lab`` (default ``~/.local/share/vae-latent-lab``)."""
-    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data) / "vae-latent-lab"
-
-
-def user_models_dir() -> Path:
-    """``$VAE_USER_MODELS``, else ``models/`` under :func:`user_data_dir`."""
-    env = os.environ.get(USER_MODELS_ENV)
-    return Path(env).expanduser() if env else user_data_dir() / "models"
 
 
 @dataclass(frozen=True)

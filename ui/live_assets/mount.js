@@ -1,4 +1,4 @@
-/* VAE Latent Lab: the live component's entry point (lab/live.py; after live.js and pad.js).
+/* VAE Latent Lab: the live component's entry point (ui/live.py; after live.js and pad.js).
  * Streamlit calls it on mount and again whenever the data changes, with the same parentElement:
  * the instance for that element is kept and updated, and removed on unmount. */
 

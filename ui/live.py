@@ -2,9 +2,9 @@
 
 Since Streamlit 1.49 a slider sends its value only when the thumb is released, so an image
 decoded in Python cannot follow a drag. Here the decoder runs in the browser: its weights are
-exported once per model version (:func:`vae.export.export_decoder`: a layer spec and a float32
-buffer, sent as base64) and ``lab/live/decoder.js`` runs the forward pass on every input event.
-One component (``lab/live/``: decoder.js, live.js, pad.js, mount.js and live.css, inlined, no build step)
+exported once per model version (:func:`services.export.export_decoder`: a layer spec and a float32
+buffer, sent as base64) and ``ui/live_assets/decoder.js`` runs the forward pass on every input event.
+One component (``ui/live_assets/``: decoder.js, live.js, pad.js, mount.js and live.css, inlined, no build step)
 comes in three kinds:
 
 - :func:`view`: a canvas showing the decoded image of a channel's latent vector z;
@@ -28,11 +28,11 @@ from typing import Any, Callable, Sequence
 
 import streamlit as st
 
-from vae import export
+from services import export
 
 from . import state
 
-LIVE_DIR = Path(__file__).with_name("live")
+LIVE_DIR = Path(__file__).with_name("live_assets")
 SENT_KEY = "_live_sent"  # model ids whose weights this session has put into component data
 FAILED_KEY = "_live_failed"  # model id -> the error the browser reported for it
 
@@ -119,7 +119,7 @@ def view(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, key: str
 
 def sliders(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, dims: list[dict[str, Any]], key: str,
             on_release: Callable[[Any], None], limit: float = 3.0, step: float = 0.05) -> None:
-    """One live slider per entry of ``dims`` (see :func:`lab.fig_live.slider_dims`) over
+    """One live slider per entry of ``dims`` (see :func:`ui.fig_live.slider_dims`) over
     [-limit, limit], editing ``channel``'s z. ``on_release`` gets the whole z (a list, as sent
     by the browser: validate it) when a slider is released, as a callback before the rerun."""
     def released() -> None:
@@ -133,7 +133,7 @@ def sliders(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, dims:
 def pad(live: LiveDecoder, key: str, background: dict[str, Any], pinned: Sequence[float] | None,
         on_pin: Callable[[Any], None], basis: dict[str, list] | None = None, pad_size: int = 360,
         image_size: int = 224) -> None:
-    """The latent pad: ``background`` from :func:`lab.fig_live.pad_payload`, the ``pinned``
+    """The latent pad: ``background`` from :func:`ui.fig_live.pad_payload`, the ``pinned``
     plane point or None, and ``basis`` ({"origin": (D,), "axes": [(D,), (D,)]}) mapping plane
     coordinates (a, b) to z = origin + a axes[0] + b axes[1] (None: z = (a, b)). ``on_pin``
     gets the clicked plane point (a list, as sent by the browser: validate it)."""

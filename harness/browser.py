@@ -15,8 +15,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("VAE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+from vae import settings
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = settings.chromium()
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 HOW_TO = "browser tests need Debian's Chromium and Playwright: apt-get install -y chromium && pip install playwright"

@@ -1,9 +1,9 @@
 /* VAE Latent Lab: a VAE decoder's forward pass in plain JavaScript.
  *
- * Runs the layer spec written by vae/export.py (read its module doc for the format): linear
+ * Runs the layer spec written by services/export.py (read its module doc for the format): linear
  * layers, ReLU / ELU / SiLU, a reshape, and transposed convolutions, then a sigmoid (Bernoulli
  * decoder) or a clamp to [0, 1] (Gaussian decoder). The same file is inlined into the app's
- * browser component (lab/live.py) and loaded by Node in tests/unit/test_js_decoder.py.
+ * browser component (ui/live.py) and loaded by Node in tests/unit/test_js_decoder.py.
  * Activations are computed in float64 from float32 weights.
  */
 
@@ -109,7 +109,7 @@ function vaeActivate(a, n, L) {
 }
 
 function vaeMakeDecoder(spec, weights) {
-  /* A decoder for ``spec`` (vae/export.py) and its Float32Array ``weights``:
+  /* A decoder for ``spec`` (services/export.py) and its Float32Array ``weights``:
    * decode(z) takes latent_dim numbers and returns a Float64Array of C*H*W pixel means in
    * [0, 1], channel-major (the same buffer is reused by the next call). */
   if (!spec || spec.format !== "vae-latent-lab/decoder" || spec.version !== 1) {

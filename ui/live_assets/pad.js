@@ -1,4 +1,4 @@
-/* VAE Latent Lab: the latent pad of the live component (lab/live.py; after live.js).
+/* VAE Latent Lab: the latent pad of the live component (ui/live.py; after live.js).
  *
  * A 2-D latent plane drawn over the encoded test points (data.points, coloured by class).
  * Dragging moves a cursor and decodes under it on every pointer event; a click (pointer down

@@ -1,6 +1,6 @@
 """A process-wide registry of background training jobs.
 
-Each job is a ``python -m vae.worker JOB_DIR`` subprocess (so a crash or an out-of-memory
+Each job is a ``python -m services.worker JOB_DIR`` subprocess (so a crash or an out-of-memory
 kill takes down only that job, and its torch thread count is its own). At most
 ``max_running`` run at once; the rest wait in submission order. A monitor thread reads each
 job's ``events.jsonl`` and keeps an in-memory status that any session can read by job id.
@@ -21,7 +21,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .zoo import user_data_dir
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ACTIVE = ("queued", "running", "stopping")
@@ -176,7 +175,7 @@ class JobRegistry:
         job_dir = Path(job.job_dir)
         env = {**os.environ, "OMP_NUM_THREADS": str(job.spec.get("threads", 1))}
         log = open(job_dir / "worker.log", "ab")
-        self._procs[job.id] = subprocess.Popen([self.python, "-m", "vae.worker", str(job_dir)], stdout=log,
+        self._procs[job.id] = subprocess.Popen([self.python, "-m", "services.worker", str(job_dir)], stdout=log,
                                                stderr=subprocess.STDOUT, env=env,
                                                cwd=str(Path(__file__).resolve().parents[1]))
         log.close()
@@ -188,7 +187,7 @@ class JobRegistry:
             try:
                 self._tick()
             except Exception as exc:  # never let one bad event stop the monitor
-                print(f"vae.jobs monitor: {type(exc).__name__}: {exc}", file=sys.stderr)
+                print(f"services.jobs monitor: {type(exc).__name__}: {exc}", file=sys.stderr)
 
     def _tick(self) -> None:
         with self._lock:
@@ -254,19 +253,3 @@ def _apply(job: JobStatus, ev: dict) -> None:
 
 __all__ = ["JobError", "JobRegistry", "JobStatus", "validate_name"]
 
-
-def jobs_dir() -> Path:
-    """Where job folders live: ``$VAE_JOBS_DIR``, else ``~/.local/share/vae-latent-lab/jobs``."""
-    env = os.environ.get("VAE_JOBS_DIR")
-    return Path(env).expanduser() if env else user_data_dir() / "jobs"
-
-
-def max_jobs() -> int:
-    """Jobs that may train at once: ``$VAE_MAX_JOBS``, else one per two CPU cores (1 on 2 cores)."""
-    env = os.environ.get("VAE_MAX_JOBS")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            raise JobError(f"VAE_MAX_JOBS must be a whole number, got {env!r}") from None
-    return max(1, (os.cpu_count() or 2) // 2)

@@ -1,6 +1,6 @@
-/* VAE Latent Lab: the live-decoding component (st.components.v2), mounted by lab/live.py.
+/* VAE Latent Lab: the live-decoding component (st.components.v2), mounted by ui/live.py.
  *
- * lab/live.py inlines decoder.js, this file, pad.js and mount.js, in that order, as one ES
+ * ui/live.py inlines decoder.js, this file, pad.js and mount.js, in that order, as one ES
  * module. It serves three kinds of instance, picked by data.kind:
  *   "view"    a canvas showing the decoded image of a channel's latent vector z;
  *   "sliders" one range input per latent dim; every `input` event updates the channel's z and

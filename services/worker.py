@@ -1,10 +1,10 @@
-"""One background training job, run as a subprocess: ``python -m vae.worker JOB_DIR``.
+"""One background training job, run as a subprocess: ``python -m services.worker JOB_DIR``.
 
 Reads ``JOB_DIR/spec.json``, trains, and appends JSON lines to ``JOB_DIR/events.jsonl``:
 ``start``, ``step`` (throttled), ``epoch`` (with a PNG of reconstructions and prior samples),
 then one of ``done`` / ``stopped`` / ``failed``. The file ``JOB_DIR/stop`` asks it to stop at
 the next step; it then saves ``JOB_DIR/checkpoint`` so the job can be resumed. It never
-imports Streamlit: the app's job registry (vae/jobs.py) only reads the events.
+imports Streamlit: the app's job registry (services/jobs.py) only reads the events.
 """
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint
-from .config import ModelConfig, TrainConfig
-from .data.base import DatasetUnavailable
-from .device import set_threads
-from .metrics import evaluate
-from .models import build_model
-from .registry import DATASETS, load_dataset
-from .trainer import EpochReport, StepReport, Trainer, TrainingDiverged
+from vae import checkpoint
+from vae.config import ModelConfig, TrainConfig
+from vae.data.base import DatasetUnavailable
+from vae.device import set_threads
+from vae.metrics import evaluate
+from vae.models import build_model
+from vae.registry import DATASETS, load_dataset
+from vae.trainer import EpochReport, StepReport, Trainer, TrainingDiverged
 
 NICE = 10  # background training yields the CPU to the app's own requests (POSIX niceness)
 EVAL_LIMIT = 2000  # per-epoch test evaluation uses at most this many images (the final one uses all)
@@ -156,6 +156,6 @@ def run(job_dir: Path) -> int:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        print("usage: python -m vae.worker JOB_DIR", file=sys.stderr)
+        print("usage: python -m services.worker JOB_DIR", file=sys.stderr)
         sys.exit(2)
     sys.exit(run(Path(sys.argv[1])))

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .models import VAE, ConvDecoder, MLPDecoder
+from vae.models import VAE, ConvDecoder, MLPDecoder
 
 FORMAT = "vae-latent-lab/decoder"
 VERSION = 1
