@@ -25,7 +25,8 @@ from vae.device import set_threads
 from vae.metrics import evaluate
 from vae.models import build_model
 from vae.registry import DATASETS, load_dataset
-from vae.trainer import EpochReport, StepReport, Trainer, TrainingDiverged
+from vae.progress import EpochReport, StepReport
+from vae.trainer import Trainer, TrainingDiverged
 
 NICE = 10  # background training yields the CPU to the app's own requests (POSIX niceness)
 EVAL_LIMIT = 2000  # per-epoch test evaluation uses at most this many images (the final one uses all)

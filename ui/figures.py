@@ -60,10 +60,6 @@ def gif_bytes(frames: torch.Tensor, size: int = 168, ms_per_frame: int = 80, bou
     return buf.getvalue()
 
 
-def label_colors(labels: np.ndarray) -> list[str]:
-    return [PALETTE[int(v) % len(PALETTE)] for v in labels]
-
-
 def latent_scatter(points: np.ndarray, labels: np.ndarray, ids: np.ndarray, classes: tuple[str, ...],
                    axis_titles: tuple[str, str] = ("z0", "z1"), title: str = "") -> go.Figure:
     """WebGL scatter of (N, 2) points, one trace per class; ``customdata`` holds dataset ids."""

@@ -10,7 +10,8 @@ from .metrics import evaluate
 from .losses import ELBOParts, elbo, iwae_log_likelihood, kl_weight
 from .models import VAE, build_model
 from .registry import DATASETS, MODEL_PRESETS, load_dataset, preset_config
-from .trainer import EpochReport, StepReport, Trainer, TrainingDiverged, TrainState
+from .progress import EpochReport, StepReport, TrainState
+from .trainer import Trainer, TrainingDiverged
 
 __all__ = [
     "Checkpoint", "CheckpointError", "ConfigError", "DATASETS", "DatasetUnavailable", "DiagonalGaussian",

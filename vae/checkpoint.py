@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import ConfigError, ModelConfig
 from .models import VAE, build_model
-from .trainer import TrainState
+from .progress import TrainState
 
 FORMAT_NAME = "vae-latent-lab"
 FORMAT_VERSION = 1

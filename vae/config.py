@@ -47,9 +47,6 @@ class _JsonConfig:
             kwargs[key] = tuple(value) if isinstance(value, list) else value
         return cls(**kwargs)
 
-    def replace(self: T, **changes: Any) -> T:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
-
 
 @dataclass(frozen=True)
 class ModelConfig(_JsonConfig):

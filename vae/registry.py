@@ -21,7 +21,6 @@ class DatasetSpec:
     """How to load one named dataset. ``loader(split, data_dir, download, allow_sample)`` -> ImageData."""
 
     name: str
-    description: str
     image_shape: tuple[int, int, int]
     loader: Callable[..., ImageData]
     needs_files: bool
@@ -53,14 +52,10 @@ def _shapes(size: int) -> Callable[..., ImageData]:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec("mnist", "MNIST handwritten digits, 28x28 grayscale, 10 classes",
-                         (1, 28, 28), _tv("mnist"), True),
-    "fashion-mnist": DatasetSpec("fashion-mnist", "Fashion-MNIST clothing, 28x28 grayscale, 10 classes",
-                                 (1, 28, 28), _tv("fashion-mnist"), True),
-    "shapes": DatasetSpec("shapes", "procedural square/ellipse/heart, 28x28, factors as labels (no download)",
-                          (1, 28, 28), _shapes(28), False),
-    "shapes-64": DatasetSpec("shapes-64", "procedural shapes at 64x64 (no download)",
-                             (1, 64, 64), _shapes(64), False),
+    "mnist": DatasetSpec("mnist", (1, 28, 28), _tv("mnist"), True),
+    "fashion-mnist": DatasetSpec("fashion-mnist", (1, 28, 28), _tv("fashion-mnist"), True),
+    "shapes": DatasetSpec("shapes", (1, 28, 28), _shapes(28), False),
+    "shapes-64": DatasetSpec("shapes-64", (1, 64, 64), _shapes(64), False),
 }
 
 MODEL_PRESETS: dict[str, dict[str, Any]] = {

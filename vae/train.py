@@ -24,7 +24,8 @@ from .device import pick_device, set_threads
 from .metrics import evaluate, format_table
 from .models import build_model
 from .registry import MODEL_PRESETS, dataset_names, load_dataset, preset_config
-from .trainer import EpochReport, StepReport, Trainer, TrainingDiverged
+from .progress import EpochReport, StepReport
+from .trainer import Trainer, TrainingDiverged
 
 TRAIN_DEFAULTS = TrainConfig()
 

@@ -136,7 +136,7 @@ def test_ship_stores_float16_without_training_state(tmp_path):
     from safetensors import safe_open
 
     from vae.ship import main as ship
-    from vae.trainer import TrainState
+    from vae.progress import TrainState
 
     model = _model()
     save(tmp_path / "run", model, "shapes", training={"epochs_done": 1}, state=TrainState(epoch=1),
