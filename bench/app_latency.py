@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
 from harness.browser import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app, wait_ready
-
-from vae import explore, load, load_dataset
 from services.catalog import SHIPPED_DIR
+from vae import explore, load, load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
 () => {
@@ -116,6 +116,33 @@ def encode_time(repeats: int = 5) -> tuple[float, int, str]:
     return statistics.median(times), len(data), data.source
 
 
+def measure_config(browser, name: str, gc_on: bool, training: bool, steps: int, model: str) -> list[float]:
+    """Slider latencies (ms) on a fresh server with post-rerun GC on or off, optionally while a
+    Train-page job runs unwatched."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"STREAMLIT_RUNNER_POST_SCRIPT_GC": "true" if gc_on else "false",
+               "VAE_USER_MODELS": f"{tmp}/models", "VAE_JOBS_DIR": f"{tmp}/jobs"}
+        proc, url = start_app(env)
+        try:
+            job_url = None
+            if training:  # start a job from the Train page, then leave it running unwatched
+                trainer_page = start_training(browser, url)
+                job_url = trainer_page.url
+                trainer_page.close()
+            page = browser.new_page()
+            lat = slider_latency(page, url, steps, model)
+            if job_url:  # the job must still be running at the end, or the measurement proves nothing
+                page.goto(job_url)
+                wait_ready(page)
+                assert page.get_by_text("· running").count(), "the training job was not running"
+            page.close()
+        finally:
+            stop_app(proc)
+    print(f"slider step -> new image, {name}: p50 {percentile(lat, 50):.1f} ms, "
+          f"p95 {percentile(lat, 95):.1f} ms over {len(lat)} steps", flush=True)
+    return lat
+
+
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
@@ -133,33 +160,11 @@ def main() -> int:
         if not args.only_training:
             starts = [cold_start(browser, args.model) for _ in range(3)]
             print(f"cold start (process start to first decoded image): median {statistics.median(starts):.2f} s "
-                  f"{['%.2f' % s for s in starts]}  (target <= 6 s)")
+                  f"{[f'{s:.2f}' for s in starts]}  (target <= 6 s)")
         configs = [("GC off, idle", False, False), ("GC on, idle", True, False), ("GC off, training", False, True)]
         for name, gc_on, training in configs:
-            if args.only_training and gc_on:
-                continue
-            with tempfile.TemporaryDirectory() as tmp:
-                env = {"STREAMLIT_RUNNER_POST_SCRIPT_GC": "true" if gc_on else "false",
-                       "VAE_USER_MODELS": f"{tmp}/models", "VAE_JOBS_DIR": f"{tmp}/jobs"}
-                proc, url = start_app(env)
-                try:
-                    job_url = None
-                    if training:  # start a job from the Train page, then leave it running unwatched
-                        trainer_page = start_training(browser, url)
-                        job_url = trainer_page.url
-                        trainer_page.close()
-                    page = browser.new_page()
-                    results[name] = slider_latency(page, url, args.steps, args.model)
-                    if job_url:  # the job must still be running at the end, or the measurement proves nothing
-                        page.goto(job_url)
-                        wait_ready(page)
-                        assert page.get_by_text("· running").count(), "the training job was not running"
-                    page.close()
-                finally:
-                    stop_app(proc)
-            lat = results[name]
-            print(f"slider step -> new image, {name}: p50 {percentile(lat, 50):.1f} ms, "
-                  f"p95 {percentile(lat, 95):.1f} ms over {len(lat)} steps", flush=True)
+            if not (args.only_training and gc_on):
+                results[name] = measure_config(browser, name, gc_on, training, args.steps, args.model)
         browser.close()
     idle = percentile(results["GC off, idle"], 95)
     if "GC on, idle" in results:
@@ -168,7 +173,6 @@ def main() -> int:
     busy = percentile(results["GC off, training"], 95)
     print(f"ratio p95 while training / idle = {busy / idle:.2f}  (target <= 2)")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

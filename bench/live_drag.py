@@ -29,8 +29,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 from harness.browser import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app, wait_ready
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DRAWN = "() => window.__vaeLive && window.__vaeLive.decodeMs.length > 0"
 READ = """() => { const p = window.__vaeLive;

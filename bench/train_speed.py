@@ -12,7 +12,6 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -95,8 +94,8 @@ def main() -> int:
     lib_times, lib_elbo, setup = library(args.data_dir, args.epochs, args.seed)
     plain_times, plain_elbo = plain_loop(args.data_dir, args.epochs, args.seed)
     lib_med, plain_med = statistics.median(lib_times), statistics.median(plain_times)
-    print(f"library : median {lib_med:.2f} s/epoch  {['%.2f' % t for t in lib_times]}  (+{setup:.2f} s one-off load)")
-    print(f"plain   : median {plain_med:.2f} s/epoch  {['%.2f' % t for t in plain_times]}")
+    print(f"library : median {lib_med:.2f} s/epoch  {[f'{t:.2f}' for t in lib_times]}  (+{setup:.2f} s one-off load)")
+    print(f"plain   : median {plain_med:.2f} s/epoch  {[f'{t:.2f}' for t in plain_times]}")
     print(f"ratio library/plain = {lib_med / plain_med:.3f}  (target <= 0.5)")
     print(f"test -ELBO after {args.epochs} epoch(s): library {lib_elbo:.2f}, plain {plain_elbo:.2f}, "
           f"difference {lib_elbo - plain_elbo:+.2f} nats (target within 1)")

@@ -7,7 +7,6 @@ Also used by bench/app_latency.py.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys

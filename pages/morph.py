@@ -4,9 +4,9 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
+from services import preprocess
 from ui import figures, state, widgets
 from vae import explore
-from services import preprocess
 
 SOURCES = ("Test image", "Random of a class", "Upload")
 METHODS = {"linear": "Linear (lerp)", "spherical": "Spherical (slerp)"}

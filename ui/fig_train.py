@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-
 MAX_POINTS = 600  # per curve: enough for the eye, cheap to redraw every second
 
 

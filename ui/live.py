@@ -22,9 +22,10 @@ rerun never undoes a drag in progress.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import streamlit as st
 

@@ -209,7 +209,8 @@ def _state_to_flat(state: TrainState) -> tuple[dict[str, torch.Tensor], dict]:
                 scalars[f"{pid}.{key}"] = value
     meta = {"epoch": state.epoch, "epoch_step": state.epoch_step, "global_step": state.global_step,
             "epoch_sums": state.epoch_sums, "wall_seconds": state.wall_seconds,
-            "optimizer": {"param_groups": opt["param_groups"], "scalars": scalars}, "has_optimizer": bool(state.optimizer)}
+            "optimizer": {"param_groups": opt["param_groups"], "scalars": scalars},
+            "has_optimizer": bool(state.optimizer)}
     return tensors, meta
 
 
@@ -222,7 +223,9 @@ def _state_from_flat(tensors: dict[str, torch.Tensor], meta: dict, history: list
     for key, value in meta["optimizer"]["scalars"].items():
         pid, name = key.split(".", 1)
         opt_state.setdefault(int(pid), {})[name] = value
-    optimizer = {"state": opt_state, "param_groups": meta["optimizer"]["param_groups"]} if meta["has_optimizer"] else None
+    optimizer = None
+    if meta["has_optimizer"]:
+        optimizer = {"state": opt_state, "param_groups": meta["optimizer"]["param_groups"]}
     return TrainState(epoch=meta["epoch"], epoch_step=meta["epoch_step"], global_step=meta["global_step"],
                       perm=tensors.get("perm"), shuffle_rng=tensors.get("shuffle_rng"),
                       noise_rng=tensors.get("noise_rng"), optimizer=optimizer, epoch_sums=list(meta["epoch_sums"]),

@@ -81,7 +81,8 @@ def format_table(metrics: dict, title: str = "") -> str:
     return "\n".join(lines)
 
 
-def factor_correlations(means: torch.Tensor, factors: torch.Tensor, categorical: tuple[int, ...] = (0,)) -> torch.Tensor:
+def factor_correlations(means: torch.Tensor, factors: torch.Tensor,
+                        categorical: tuple[int, ...] = (0,)) -> torch.Tensor:
     """(D, K) association between each latent mean (N, D) and each ground-truth factor (N, K).
 
     Continuous factors: |Pearson r|. Categorical factors (column indices in ``categorical``):

@@ -72,7 +72,8 @@ class ConvEncoder(nn.Module):
         if h < 1 or w < 1:
             raise ValueError(f"{len(cfg.conv_channels)} conv layers shrink a {cfg.height}x{cfg.width} image to nothing")
         self.conv = nn.Sequential(*layers)
-        self.fc = nn.Sequential(nn.Linear(in_ch * h * w, cfg.conv_fc), act(), nn.Linear(cfg.conv_fc, 2 * cfg.latent_dim))
+        self.fc = nn.Sequential(nn.Linear(in_ch * h * w, cfg.conv_fc), act(),
+                                nn.Linear(cfg.conv_fc, 2 * cfg.latent_dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.conv(x).flatten(start_dim=1))
@@ -155,7 +156,8 @@ class VAE(nn.Module):
             return bernoulli_log_likelihood(params, x)
         return gaussian_log_likelihood(params, x, self.log_sigma)
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[DiagonalGaussian, torch.Tensor]:
+    def forward(self, x: torch.Tensor,
+                generator: torch.Generator | None = None) -> tuple[DiagonalGaussian, torch.Tensor]:
         """Encode, draw one reparameterised z, decode. Returns (posterior, likelihood params)."""
         posterior = self.encode(x)
         return posterior, self.decode(posterior.sample(generator))

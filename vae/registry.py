@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .config import ConfigError, ModelConfig
 from .data.base import DatasetUnavailable, ImageData, resolve_data_dir
@@ -36,8 +37,9 @@ def _tv(name: str) -> Callable[[str, Any, bool], ImageData]:
             if not has_sample(name):
                 raise
             if not allow_sample:
-                raise DatasetUnavailable(f"{exc} Or train on the shipped 2,000-image sample of the test set "
-                                         "(--allow-sample; it is test data, so test numbers then mean little).") from None
+                hint = ("Or train on the shipped 2,000-image sample of the test set "
+                        "(--allow-sample; it is test data, so test numbers then mean little).")
+                raise DatasetUnavailable(f"{exc} {hint}") from None
         data = load_sample(name, split)
         data.source += f" (full data not found in {root})"
         return data
@@ -71,7 +73,7 @@ def dataset_names() -> list[str]:
     return [*DATASETS, f"{FOLDER_PREFIX}PATH"]
 
 
-def load_dataset(name: str, split: str = "train", data_dir: "str | os.PathLike | None" = None,
+def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,
                  download: bool = True, channels: int = 1, size: int = 28,
                  allow_sample: bool | None = None) -> ImageData:
     """Load one split of a named dataset into memory.

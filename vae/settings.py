@@ -8,9 +8,9 @@ built from it (and a test keeps the two in step).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 
 class SettingsError(ValueError):
@@ -33,7 +33,7 @@ ENVIRONMENT: tuple[Variable, ...] = (
              "where models trained in the app (and listed beside the shipped ones) live"),
     Variable("VAE_JOBS_DIR", "`$XDG_DATA_HOME/vae-latent-lab/jobs`",
              "background training jobs: spec, events, previews, resumable checkpoint"),
-    Variable("VAE_UPLOADS_DIR", "`$XDG_DATA_HOME/vae-latent-lab/datasets`",
+    Variable("VAE_UPLOADS_DIR", "`datasets/` beside the jobs folder",
              "where uploaded zip datasets are unpacked"),
     Variable("VAE_MAX_JOBS", "one per two CPU cores (1 on 2 cores)", "training jobs that run at once; the rest queue"),
     Variable("VAE_APP_THREADS", "1", "torch threads of the app server (requests decode one image or a small batch)"),
@@ -88,8 +88,9 @@ def jobs_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def uploads_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$VAE_UPLOADS_DIR``, else ``datasets/`` under :func:`user_data_dir`."""
-    return _path("VAE_UPLOADS_DIR", environ, user_data_dir(environ) / "datasets")
+    """``$VAE_UPLOADS_DIR``, else ``datasets/`` beside :func:`jobs_dir` (so a server given a
+    private jobs folder keeps its uploads there too)."""
+    return _path("VAE_UPLOADS_DIR", environ, jobs_dir(environ).parent / "datasets")
 
 
 def max_jobs(environ: Mapping[str, str] | None = None) -> int:

@@ -4,9 +4,8 @@ The PNG payload is read through the ``media`` fixture (tests/app/conftest.py).
 """
 import io
 
-from PIL import Image
-
 from app_helpers import download_data, image_urls, open_app
+from PIL import Image
 
 LABEL = "Download grid as PNG"
 

@@ -7,9 +7,8 @@ every payload as it is stored; a download button's ``proto.url`` names its file 
 import io
 
 import numpy as np
-from PIL import Image
-
 from app_helpers import download_data, image_urls, open_app
+from PIL import Image
 
 
 def _app(model="mnist-2d"):

@@ -5,14 +5,12 @@ Without Chromium/Playwright these tests skip, saying how to enable them; with
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from vae import settings
-
 from harness.browser import CHROMIUM, CHROMIUM_ARGS, HOW_TO, missing, start_app, stop_app
+from vae import settings
 
 
 @pytest.fixture(autouse=True)

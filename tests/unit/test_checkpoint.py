@@ -135,8 +135,8 @@ def test_loaded_tensors_are_never_unpickled(tmp_path, monkeypatch):
 def test_ship_stores_float16_without_training_state(tmp_path):
     from safetensors import safe_open
 
-    from vae.ship import main as ship
     from vae.progress import TrainState
+    from vae.ship import main as ship
 
     model = _model()
     save(tmp_path / "run", model, "shapes", training={"epochs_done": 1}, state=TrainState(epoch=1),
@@ -145,7 +145,7 @@ def test_ship_stores_float16_without_training_state(tmp_path):
     files = sorted(p.name for p in (tmp_path / "shipped").iterdir())
     assert files == ["config.json", "model.safetensors"]
     with safe_open(str(tmp_path / "shipped" / "model.safetensors"), framework="pt") as fh:
-        assert all(fh.get_tensor(k).dtype == torch.float16 for k in fh.keys())
+        assert all(fh.get_tensor(k).dtype == torch.float16 for k in fh)
     shipped = load(tmp_path / "shipped")
     assert shipped.card["weights_dtype"] == "float16" and shipped.card["description"] == "kept"
     assert all(p.dtype == torch.float32 for p in shipped.model.parameters())

@@ -2,8 +2,12 @@ import math
 
 import torch
 
-from vae.distributions import (DiagonalGaussian, bernoulli_log_likelihood, gaussian_log_likelihood,
-                               standard_normal_log_density)
+from vae.distributions import (
+    DiagonalGaussian,
+    bernoulli_log_likelihood,
+    gaussian_log_likelihood,
+    standard_normal_log_density,
+)
 
 
 def _posterior(seed=0, b=4, d=3):

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from vae.config import ModelConfig
 from services.export import FORMAT, UnsupportedDecoder, export_decoder
+from vae.config import ModelConfig
 from vae.models import build_model
 
 

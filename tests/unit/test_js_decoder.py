@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-
-from vae import settings
 import torch
 
-from vae import explore
+from services.catalog import SHIPPED_DIR
+from services.export import export_decoder
+from vae import explore, settings
 from vae.checkpoint import load
 from vae.config import ModelConfig
-from services.export import export_decoder
 from vae.models import build_model
-from services.catalog import SHIPPED_DIR
 
 HARNESS = Path(__file__).with_name("js_decoder_harness.js")
 TOLERANCE = 1e-3

@@ -194,7 +194,7 @@ def test_mnist_style_geometry(box):
     p = pp.prepare(encode(dark_on_light(strokes(box=box, width=5))), MNIST)
     out = out_array(p)
     assert p.tensor.shape == (1, 1, 28, 28) and p.tensor.dtype == torch.float32
-    assert 0.0 <= float(p.tensor.min()) and float(p.tensor.max()) <= 1.0
+    assert float(p.tensor.min()) >= 0.0 and float(p.tensor.max()) <= 1.0
     h, w = bbox(out)
     assert max(h, w) <= 20 and max(bbox(out, 64)) >= 18
     cy, cx = centre_of_mass(out)

@@ -4,8 +4,8 @@ import json
 import pytest
 import torch
 
-from vae import explore, load, load_dataset
 from services.catalog import SHIPPED_DIR, list_models
+from vae import explore, load, load_dataset
 
 EXPECTED = {"mnist-2d": ("mnist", 2), "mnist-20d": ("mnist", 20), "fashion-2d": ("fashion-mnist", 2),
             "fashion-16d": ("fashion-mnist", 16), "shapes": ("shapes", None)}

@@ -69,7 +69,7 @@ class ImageData:
         imgs = self.images if index is None else self.images[index]
         return imgs.float().div_(255.0)
 
-    def subset(self, index: torch.Tensor) -> "ImageData":
+    def subset(self, index: torch.Tensor) -> ImageData:
         """A new ImageData holding ``index`` (a 1-D index tensor)."""
         return ImageData(
             name=self.name, split=self.split, images=self.images[index], labels=self.labels[index],
