@@ -2,13 +2,15 @@
 
 torchvision's MNIST classes already hold the whole split as one uint8 tensor, so no image
 goes through PIL. Files are looked for in torchvision's layout (``ROOT/MNIST/raw``).
+
+torchvision is imported only when files are read or downloaded: its import pulls in
+``torch._dynamo`` (about 2.8 s), which the app's start and the shipped-sample path never need.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from torchvision import datasets
 
 from .base import DATA_DIR_ENV, DatasetUnavailable, ImageData
 
@@ -18,20 +20,25 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 
 CREDITS = {"mnist": "MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0)",
            "fashion-mnist": "Fashion-MNIST (Zalando Research; MIT)"}
+# name -> (torchvision class and folder name, class names, credit)
 _SETS = {
-    "mnist": (datasets.MNIST, "MNIST", MNIST_CLASSES, CREDITS["mnist"]),
-    "fashion-mnist": (datasets.FashionMNIST, "FashionMNIST", FASHION_CLASSES, CREDITS["fashion-mnist"]),
+    "mnist": ("MNIST", MNIST_CLASSES, CREDITS["mnist"]),
+    "fashion-mnist": ("FashionMNIST", FASHION_CLASSES, CREDITS["fashion-mnist"]),
 }
+# torchvision reads (and requires) all four uncompressed IDX files in ROOT/FOLDER/raw
+RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 def files_present(name: str, root: Path) -> bool:
-    """True when torchvision finds ``name``'s raw files under ``root`` (no download)."""
-    cls, *_ = _SETS[name]
-    try:
-        cls(str(root), train=False, download=False)
-        return True
-    except RuntimeError:
-        return False
+    """True when ``name``'s raw files are under ``root`` (no download, no torchvision import)."""
+    raw = Path(root) / _SETS[name][0] / "raw"
+    return all((raw / f).is_file() for f in RAW_FILES)
+
+
+def _dataset_class(name: str):
+    from torchvision import datasets  # imported here: see the module docstring
+
+    return getattr(datasets, _SETS[name][0])
 
 
 def load_torchvision(name: str, split: str, root: Path, download: bool = True) -> ImageData:
@@ -39,8 +46,11 @@ def load_torchvision(name: str, split: str, root: Path, download: bool = True) -
 
     Raises :class:`DatasetUnavailable` with the folder searched and how to provide the files.
     """
-    cls, folder, classes, credit = _SETS[name]
+    folder, classes, credit = _SETS[name]
     train = split == "train"
+    if not files_present(name, root) and not download:
+        raise DatasetUnavailable(_missing_message(name, root, folder, None))
+    cls = _dataset_class(name)
     try:
         ds = cls(str(root), train=train, download=False)
     except RuntimeError:
