@@ -15,8 +15,6 @@ SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = "mnist-2d"
 
 
-
-
 @dataclass(frozen=True)
 class ModelEntry:
     """One loadable checkpoint as the picker shows it."""
