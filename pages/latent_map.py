@@ -3,8 +3,6 @@ drag over the latent pad to decode under the cursor (in the browser, ui/live.py)
 grid over the same plane to see the manifold the decoder has learnt."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import streamlit as st
 import torch
@@ -62,40 +60,10 @@ with st.spinner("Encoding the test set (once per model)…"):
 if len(enc["ids"]) < 2:
     st.error(f"The test set of {cur.entry.dataset} has {len(enc['ids'])} image(s); the map needs at least 2.")
     st.stop()
+plane = cur.plane()  # the 2-D plane drawn: z itself for D = 2, the PCA plane of the codes above
 model_key = str(cur.entry.path)
-
-
-@dataclass
-class View:
-    """How the codes are drawn: ``points`` (N, 2), the PCA (None for 2-D models), and the
-    extent (x0, x1, y0, y1) of the manifold grid in map coordinates."""
-
-    points: np.ndarray
-    pca: explore.PCA | None
-    spread: torch.Tensor | None
-    axis_titles: tuple[str, str]
-    title: str
-    grid_box: tuple[float, float, float, float]
-
-
-def _view() -> View:
-    mean = torch.from_numpy(enc["mean"])
-    edge = explore.standard_normal_grid(2, LOW, HIGH)  # (-1.64, 1.64)
-    if D == 2:
-        lo, hi = float(edge[0]), float(edge[1])
-        return View(enc["mean"], None, None, ("z0", "z1"), f"Latent means of {len(mean):,} test images",
-                    (lo, hi, lo, hi))
-    p = explore.pca(mean, k=2)
-    points = p.transform(mean)
-    spread = points.std(dim=0)
-    ex = (100 * p.explained).tolist()
-    (x0, y0), (x1, y1) = (edge[0] * spread).tolist(), (edge[1] * spread).tolist()
-    box = (x0, x1, y0, y1)
-    return View(points.numpy(), p, spread, (f"PC1 ({ex[0]:.1f}% of variance)", f"PC2 ({ex[1]:.1f}% of variance)"),
-                f"PCA projection of the {D}-D latent means of {len(mean):,} test images", box)
-
-
-view = _view()
+points = plane.coords(enc["mean"]).numpy()  # (N, 2)
+grid_box = plane.box(LOW, HIGH)
 
 
 def _selection() -> list[int]:
@@ -118,18 +86,11 @@ def _pinned() -> dict | None:
     return saved if saved and saved.get("model") == model_key else None
 
 
-def _plane_to_z(plane: np.ndarray) -> torch.Tensor:
-    """(2,) map coordinates -> (D,) latent: the point itself for a 2-D model, else the point
-    of the PCA plane (mean + a PC1 + b PC2)."""
-    p = torch.as_tensor(plane, dtype=torch.float32).reshape(1, 2)
-    return p[0] if view.pca is None else view.pca.inverse(p)[0]
-
-
 def _pin(value) -> None:
     """Pin the plane point the browser sent (ignored unless it is two finite numbers)."""
-    plane = fig_live.parse_latent(value, 2)
-    if plane is not None:
-        st.session_state[PIN_KEY] = {"model": model_key, "plane": plane.tolist(), "z": _plane_to_z(plane).tolist()}
+    point = fig_live.parse_latent(value, 2)
+    if point is not None:
+        st.session_state[PIN_KEY] = {"model": model_key, "plane": point.tolist(), "z": plane.to_z(point).tolist()}
 
 
 def _pin_from_sliders() -> None:
@@ -141,18 +102,11 @@ def _unpin() -> None:
 
 
 def _focus(pos: int) -> tuple[list, str]:
-    """Overlay traces (posterior ellipse and a marker) for the image at position ``pos``."""
-    mean = torch.from_numpy(enc["mean"][pos])
-    std = torch.from_numpy(np.exp(0.5 * enc["logvar"][pos]))
+    """Overlay traces (posterior ellipse and a marker) and a caption for the image at position ``pos``."""
+    point, cov = plane.project(enc["mean"][pos], np.exp(0.5 * enc["logvar"][pos]))
     name = f"#{int(enc['ids'][pos])}"
-    if view.pca is None:
-        m, s = mean.numpy(), std.numpy()
-        text = f"Ellipse: posterior of {name}, μ = ({m[0]:.2f}, {m[1]:.2f}), σ = ({s[0]:.2f}, {s[1]:.2f})."
-        return [figures.ellipse_trace(m, s), figures.marker_trace(m, name)], text
-    m2, cov = explore.project_posterior(view.pca, mean, std)
-    text = (f"Ellipse: posterior of {name} projected onto the PCA plane (μ ± 2σ of its "
-            f"{D}-D Gaussian seen along PC1 and PC2).")
-    return [fm.cov_ellipse_trace(m2.numpy(), cov.numpy()), figures.marker_trace(m2.numpy(), name)], text
+    point, cov = point.numpy(), cov.numpy()
+    return fm.posterior_overlays(point, cov, name, plane.is_pca), fm.focus_text(name, point, cov, plane)
 
 
 def _show_selection(pos: np.ndarray, n_selected: int) -> None:
@@ -191,17 +145,18 @@ def map_panel() -> None:
     if pinned is not None:
         overlays = [*overlays, figures.marker_trace(np.asarray(pinned["plane"]), "pinned (latent pad)", symbol="star")]
     # The title goes above the chart, not in it, where Plotly's toolbar would cover it.
-    fig = fm.map_figure(view.points, enc["labels"], enc["ids"], data.classes, view.axis_titles, "",
-                        grid_box=view.grid_box, overlays=overlays)
+    fig = fm.map_figure(points, enc["labels"], enc["ids"], data.classes, plane.axis_titles, "",
+                        grid_box=grid_box, overlays=overlays)
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.markdown(f"**{view.title}**")
+        title = plane.title("test images")
+        st.markdown(f"**{title}**")
         st.plotly_chart(fig, key=MAP_KEY, on_select=_on_select, selection_mode=("points", "box", "lasso"),
-                        alt=view.title)
-        st.caption(f"{len(view.points):,} points, one per test image. Data: {data.source}. "
+                        alt=title)
+        st.caption(f"{len(points):,} points, one per test image. Data: {data.source}. "
                    "Dashed box: the area of the manifold grid below.")
-        if view.pca is not None:
-            st.caption(fm.explained_text(view.pca.explained.tolist()))
+        if plane.is_pca:
+            st.caption(fm.explained_text(plane.explained.tolist()))
     with right:
         st.subheader("Selected images")
         if not len(pos):
@@ -228,19 +183,16 @@ def _server_pad(reason: str, axes: tuple[str, str], extent: list[float]) -> None
 def pad_panel() -> None:
     """The latent pad (not a fragment: a pin reruns the page, so the map shows the new star)."""
     st.subheader("Latent pad: drag to decode, click to pin")
-    axes = ("z0", "z1") if view.pca is None else ("PC1", "PC2")
-    background = fig_live.pad_payload(view.points, enc["labels"], state.generator(0), axes,
-                                      box=view.grid_box, k=PAD_POINTS)
+    axes = plane.axis_names
+    background = fig_live.pad_payload(points, enc["labels"], state.generator(0), axes, box=grid_box, k=PAD_POINTS)
     live_dec = live.live_decoder(cur)
     pinned = _pinned()
     left, right = st.columns([5, 2], gap="large")
     with left:
         if live_dec.ok:
-            basis = None if view.pca is None else {"origin": view.pca.mean.tolist(),
-                                                   "axes": view.pca.components.tolist()}
-            live.pad(live_dec, PAD_KEY, background, pinned["plane"] if pinned else None, _pin, basis=basis,
+            live.pad(live_dec, PAD_KEY, background, pinned["plane"] if pinned else None, _pin, basis=plane.basis,
                      pad_size=340, image_size=196)
-            st.caption(f"{len(background['points']['x']):,} of the {len(view.points):,} test images drawn as dots; "
+            st.caption(f"{len(background['points']['x']):,} of the {len(points):,} test images drawn as dots; "
                        "the image beside the pad is decoded in your browser as you drag.")
         else:
             _server_pad(live_dec.reason, axes, background["extent"])
@@ -252,7 +204,7 @@ def pad_panel() -> None:
         a, b = pinned["plane"]
         img = explore.decode(cur.model, torch.tensor(pinned["z"]))[0]
         widgets.show(img, 168, caption=f"pinned: {axes[0]} = {a:.2f}, {axes[1]} = {b:.2f}")
-        if view.pca is not None:
+        if plane.is_pca:
             st.caption("On the PCA plane: z = mean code + a·PC1 + b·PC2.")
         st.button("Unpin", on_click=_unpin)
 
@@ -261,21 +213,10 @@ def pad_panel() -> None:
 def manifold_panel() -> None:
     st.subheader("Manifold: decode a grid over the map")
     n = st.slider("Grid size (n × n images)", 10, 25, 15, key=GRID_KEY)
-    if view.pca is None:
-        images, values = explore.manifold_grid(cur.model, n, low=LOW, high=HIGH)
-        lo, hi = float(values[0]), float(values[-1])
-        st.markdown(f"Decoded at $z = (z_0, z_1)$ with both coordinates spaced by $\\Phi^{{-1}}$ from {lo:.2f} "
-                    f"to {hi:.2f}: the latent space itself, the dashed box on the map.")
-        caption = f"z0 grows left to right, z1 bottom to top; {n}×{n} images from one decoder call"
-    else:
-        images, coords = explore.pca_manifold_grid(cur.model, view.pca, view.spread, n, low=LOW, high=HIGH)
-        st.markdown("Decoded on the **PCA plane** of the map: "
-                    "$z = \\bar z + a\\,\\mathrm{PC1} + b\\,\\mathrm{PC2}$, "
-                    f"with $a$ from {float(coords[0, 0]):.2f} to {float(coords[-1, 0]):.2f} and $b$ from "
-                    f"{float(coords[0, 1]):.2f} to {float(coords[-1, 1]):.2f} ($\\Phi^{{-1}}$ spacing scaled to the "
-                    "spread of the projected codes): the dashed box on the map. Directions off the plane stay at "
-                    "the mean code.")
-        caption = f"PC1 grows left to right, PC2 bottom to top; {n}×{n} images from one decoder call"
+    images, values = explore.manifold(cur.model, plane, n, low=LOW, high=HIGH)
+    st.markdown(fm.manifold_text(plane, values.numpy()))
+    x, y = plane.axis_names
+    caption = f"{x} grows left to right, {y} bottom to top; {n}×{n} images from one decoder call"
     widgets.show_grid(images, ncol=n, scale=max(1, round(720 / (n * (images.shape[-1] + 2)))), caption=caption)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
+from services import preprocess
+from ui import fig_latent_map as fm
 from ui import fig_reconstruct, figures, state, widgets
 from vae import explore
-from services import preprocess
 
 UPLOAD, TEST = "Upload a file", "Try a test image"
 FILE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif"]
@@ -105,16 +106,31 @@ with right:
                f"{len(reference)} test images' −ELBOs under this model.")
     st.plotly_chart(fig_reconstruct.elbo_histogram(reference, score, pct), key="recon_hist")
 
-if cur.entry.latent_dim == 2:
+
+def where_it_lands(x: torch.Tensor) -> None:
+    """The Latent map's plane with the test images as dots and the posterior of ``x`` (1, C, H, W)
+    projected onto it: a marker and its ±2σ ellipse (the same builders as the Latent map page)."""
     st.subheader("Where it lands on the latent map")
+    if cur.entry.latent_dim < 2:
+        st.caption(f"No latent map for this model: it has {cur.entry.latent_dim} latent dimension, and the map "
+                   "is a plane, which needs at least 2.")
+        return
+    with st.spinner("Encoding the test set (once per model)…"):
+        enc, plane = cur.encoded(), cur.plane()
     mean, std = explore.encode_images(cur.model, x)
-    enc = cur.encoded()
-    fig = figures.latent_scatter(enc["mean"], enc["labels"], enc["ids"], data.classes)
-    fig.add_trace(figures.ellipse_trace(mean[0].numpy(), std[0].numpy()))
-    fig.add_trace(figures.marker_trace(mean[0].numpy(), "your image"))
-    fig.update_layout(dragmode="pan")
-    st.plotly_chart(fig, key="recon_map")
-    st.caption("Dots: the test images' posterior means, coloured by label. ×: your image's posterior mean; "
-               "the ring is its posterior ±2σ.")
-else:
-    st.caption(f"The latent map is drawn for 2-D models; this one has {cur.entry.latent_dim} latent dims.")
+    point, cov = (t.numpy() for t in plane.project(mean[0], std[0]))
+    overlays = fm.posterior_overlays(point, cov, "your image", plane.is_pca)
+    fig = fm.map_figure(plane.coords(enc["mean"]).numpy(), enc["labels"], enc["ids"], data.classes,
+                        plane.axis_titles, "", overlays=overlays)
+    fig.update_layout(dragmode="pan", clickmode="none")
+    st.plotly_chart(fig, key="recon_map", alt=plane.title("test images"))
+    if plane.is_pca:
+        st.caption("Dots: the test images' posterior means projected onto the PCA plane of the map (PC1, PC2), "
+                   "coloured by label. ×: your image's posterior mean; the ring is its posterior ±2σ, projected.")
+        st.caption(fm.explained_text(plane.explained.tolist()))
+    else:
+        st.caption("Dots: the test images' posterior means, coloured by label. ×: your image's posterior mean; "
+                   "the ring is its posterior ±2σ.")
+
+
+where_it_lands(x)

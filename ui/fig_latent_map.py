@@ -1,11 +1,15 @@
-"""Pure builders for the Latent map page: the scatter with its overlays, and the link from a
-Plotly selection back to dataset images. No Streamlit here."""
+"""Pure builders for the Latent map (also drawn on the Reconstruct page): the scatter with its
+overlays (posterior ellipses from :class:`vae.plane.LatentPlane`), their captions, and the link
+from a Plotly selection back to dataset images. No Streamlit here."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+
+from vae.plane import LatentPlane
 
 from . import figures
 
@@ -45,12 +49,10 @@ def positions_of(ids: Sequence[int], all_ids: np.ndarray) -> np.ndarray:
     return order[where[found]].astype(np.int64)
 
 
-def cov_ellipse_trace(mean: np.ndarray, cov: np.ndarray, k: float = 2.0,
-                      name: str = "posterior ±2σ (projected)") -> go.Scatter:
-    """Contour at k standard deviations of a 2-D Gaussian with full (2, 2) covariance ``cov``.
-
-    Points mean + k * V sqrt(L) (cos t, sin t), from the eigen-decomposition cov = V L V^T.
-    """
+def ellipse_trace(mean: np.ndarray, cov: np.ndarray, k: float = 2.0, name: str = "posterior ±2σ") -> go.Scatter:
+    """The contour at k standard deviations of a 2-D Gaussian N(``mean`` (2,), ``cov`` (2, 2)) as a
+    line trace: the points p with (p - mean)^T cov^-1 (p - mean) = k^2, drawn as
+    mean + k V sqrt(L) (cos t, sin t) from the eigen-decomposition cov = V L V^T."""
     evals, evecs = np.linalg.eigh(np.asarray(cov, dtype=np.float64))
     t = np.linspace(0, 2 * np.pi, 73)
     circle = np.stack([np.cos(t), np.sin(t)])  # (2, 73)
@@ -58,6 +60,36 @@ def cov_ellipse_trace(mean: np.ndarray, cov: np.ndarray, k: float = 2.0,
     pts = np.asarray(mean, dtype=np.float64).reshape(2, 1) + k * evecs @ (radii * circle)
     return go.Scatter(x=pts[0], y=pts[1], mode="lines", name=name, line={"color": "black", "width": 2},
                       hoverinfo="skip")
+
+
+def posterior_overlays(point: np.ndarray, cov: np.ndarray, name: str, projected: bool) -> list[go.Scatter]:
+    """A posterior seen on the map, as :meth:`vae.plane.LatentPlane.project` gives it (``point``
+    (2,), ``cov`` (2, 2)): its ±2σ ellipse ("posterior ±2σ", plus " (projected)" on a PCA plane)
+    and a marker named ``name``."""
+    ring = ellipse_trace(point, cov, name="posterior ±2σ (projected)" if projected else "posterior ±2σ")
+    return [ring, figures.marker_trace(np.asarray(point), name)]
+
+
+def focus_text(name: str, point: np.ndarray, cov: np.ndarray, plane: LatentPlane) -> str:
+    """The caption under a selection, for the posterior of image ``name`` seen on ``plane``."""
+    if plane.is_pca:
+        return (f"Ellipse: posterior of {name} projected onto the PCA plane (μ ± 2σ of its "
+                f"{plane.latent_dim}-D Gaussian seen along PC1 and PC2).")
+    (m0, m1), (s0, s1) = np.asarray(point), np.sqrt(np.diag(cov))
+    return f"Ellipse: posterior of {name}, μ = ({m0:.2f}, {m1:.2f}), σ = ({s0:.2f}, {s1:.2f})."
+
+
+def manifold_text(plane: LatentPlane, values: np.ndarray) -> str:
+    """Markdown saying where the manifold grid was decoded; ``values`` (n, 2) from
+    :meth:`vae.plane.LatentPlane.grid`."""
+    (a0, b0), (a1, b1) = np.asarray(values)[0], np.asarray(values)[-1]
+    if not plane.is_pca:
+        return (f"Decoded at $z = (z_0, z_1)$ with both coordinates spaced by $\\Phi^{{-1}}$ from {a0:.2f} "
+                f"to {a1:.2f}: the latent space itself, the dashed box on the map.")
+    return ("Decoded on the **PCA plane** of the map: $z = \\bar z + a\\,\\mathrm{PC1} + b\\,\\mathrm{PC2}$, "
+            f"with $a$ from {a0:.2f} to {a1:.2f} and $b$ from {b0:.2f} to {b1:.2f} ($\\Phi^{{-1}}$ spacing "
+            "scaled to the spread of the projected codes): the dashed box on the map. Directions off the plane "
+            "stay at the mean code.")
 
 
 def map_figure(points: np.ndarray, labels: np.ndarray, ids: np.ndarray, classes: tuple[str, ...],

@@ -80,13 +80,7 @@ def latent_scatter(points: np.ndarray, labels: np.ndarray, ids: np.ndarray, clas
     return fig
 
 
-def ellipse_trace(mean: np.ndarray, std: np.ndarray, k: float = 2.0, name: str = "posterior ±2σ") -> go.Scatter:
-    """Axis-aligned ellipse mean ± k·std (a diagonal Gaussian's contour) as a line trace."""
-    t = np.linspace(0, 2 * np.pi, 73)
-    return go.Scatter(x=mean[0] + k * std[0] * np.cos(t), y=mean[1] + k * std[1] * np.sin(t), mode="lines",
-                      name=name, line={"color": "black", "width": 2}, hoverinfo="skip")
-
-
 def marker_trace(point: np.ndarray, name: str, symbol: str = "x") -> go.Scatter:
+    """One black marker at ``point`` (2,), named in the legend."""
     return go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name=name, hoverinfo="name",
                       marker={"symbol": symbol, "size": 14, "color": "black", "line": {"width": 2, "color": "white"}})

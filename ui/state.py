@@ -13,13 +13,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from vae import explore
+from services.catalog import DEFAULT_MODEL, SHIPPED_DIR, ModelEntry, list_models
+from services.jobs import JobRegistry
+from vae import explore, settings
 from vae.checkpoint import Checkpoint, CheckpointError, load
 from vae.data.base import DatasetUnavailable, ImageData
+from vae.plane import LatentPlane
 from vae.registry import load_dataset
-from services.jobs import JobRegistry
-from services.catalog import DEFAULT_MODEL, SHIPPED_DIR, ModelEntry, list_models
-from vae import settings
 
 REAP_AFTER_S = 6 * 3600  # finished jobs are forgotten (and their folders removed) after this
 MODEL_KEY = "model_path"
@@ -45,6 +45,13 @@ def encoded(path: str, mtime: float, dataset: str) -> dict[str, np.ndarray]:
     enc = explore.encode_dataset(load_checkpoint(path, mtime).model, load_data(dataset))
     return {"mean": enc.mean.numpy(), "logvar": enc.logvar.numpy(), "labels": enc.labels.numpy(),
             "ids": enc.ids.numpy()}
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def latent_plane(path: str, mtime: float, dataset: str) -> LatentPlane:
+    """The Latent map's plane for the model at ``path`` (D >= 2), fitted to its encoded test set;
+    once per model version (``mtime``), shared read-only."""
+    return LatentPlane.fit(torch.from_numpy(encoded(path, mtime, dataset)["mean"]))
 
 
 REFERENCE_IMAGES = 2000  # test images behind the anomaly percentile (resolution 0.05%)
@@ -99,6 +106,10 @@ class Current:
 
     def encoded(self) -> dict[str, np.ndarray]:
         return encoded(str(self.entry.path), self.entry.mtime, self.entry.dataset)
+
+    def plane(self) -> LatentPlane:
+        """The Latent map's plane (:func:`latent_plane`); needs a latent dim of at least 2."""
+        return latent_plane(str(self.entry.path), self.entry.mtime, self.entry.dataset)
 
     def kl_per_dim(self) -> list[float]:
         """Mean KL per latent dimension on the test set: from metrics.json, else the last

@@ -1,4 +1,5 @@
 """Latent-space operations behind the explore pages: encode, decode, traverse, interpolate.
+The plane of the Latent map (PCA, posterior ellipses, grid coordinates) is :mod:`vae.plane`.
 
 Pure torch, no UI. Everything runs under ``torch.inference_mode()`` and takes explicit
 generators, so many sessions can share one process. Images are (N, C, H, W) in [0, 1].
@@ -11,6 +12,7 @@ import torch
 
 from .data.base import ImageData
 from .models import VAE
+from .plane import LatentPlane
 
 
 @torch.inference_mode()
@@ -100,29 +102,13 @@ def percentile_rank(value: float, reference: torch.Tensor) -> float:
     return 100.0 * (below + 0.5 * ties) / ref.numel()
 
 
-def standard_normal_grid(n: int, low: float = 0.05, high: float = 0.95) -> torch.Tensor:
-    """(n,) latent values equally spaced in probability: Phi^-1(linspace(low, high, n)).
-
-    As in Kingma & Welling (2014), fig. 4: decoding on this grid shows the manifold with
-    equal prior mass per cell.
-    """
-    p = torch.linspace(low, high, n, dtype=torch.float64)
-    return torch.special.ndtri(p).float()
-
-
 @torch.inference_mode()
-def manifold_grid(model: VAE, n: int, dims: tuple[int, int] = (0, 1), base: torch.Tensor | None = None,
-                  low: float = 0.05, high: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode an n x n grid over two latent dims in one batched call.
-
-    Returns images (n*n, C, H, W), row-major with the top row at the highest value of
-    ``dims[1]``, and the grid values (n,). Other dims stay at ``base`` (default 0).
-    """
-    values = standard_normal_grid(n, low, high)
-    z = torch.zeros(n * n, model.latent_dim) if base is None else base.reshape(1, -1).repeat(n * n, 1)
-    ys, xs = torch.meshgrid(values.flip(0), values, indexing="ij")
-    z[:, dims[0]] = xs.reshape(-1)
-    z[:, dims[1]] = ys.reshape(-1)
+def manifold(model: VAE, plane: LatentPlane, n: int, low: float = 0.05,
+             high: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode the n x n grid of :meth:`LatentPlane.grid` in one batched call: images
+    (n*n, C, H, W) in reading order (top row at the highest second coordinate) and the
+    per-axis plane values (n, 2)."""
+    z, values = plane.grid(n, low, high)
     return model.decode_image(z), values
 
 
@@ -196,64 +182,8 @@ def sample_prior(model: VAE, n: int, generator: torch.Generator, temperature: fl
     return model.decode_image(z)
 
 
-@dataclass
-class PCA:
-    """Principal axes of latent means: ``components`` (k, D), ``explained`` (k,) variance ratio."""
-
-    mean: torch.Tensor
-    components: torch.Tensor
-    explained: torch.Tensor
-
-    def transform(self, z: torch.Tensor) -> torch.Tensor:
-        """(N, D) -> (N, k)."""
-        return (z - self.mean) @ self.components.T
-
-    def inverse(self, p: torch.Tensor) -> torch.Tensor:
-        """(N, k) -> (N, D) points on the principal plane."""
-        return p @ self.components + self.mean
-
-
-def pca(z: torch.Tensor, k: int = 2) -> PCA:
-    """PCA of (N, D) latents by SVD of the centred data; signs fixed for repeatability."""
-    mean = z.mean(dim=0)
-    zc = (z - mean).double()
-    _, s, vt = torch.linalg.svd(zc, full_matrices=False)
-    var = s.pow(2)
-    comps = vt[:k]
-    signs = torch.sign(comps[torch.arange(comps.shape[0]), comps.abs().argmax(dim=1)])
-    comps = comps * signs.reshape(-1, 1)
-    explained = var[:k] / var.sum().clamp_min(1e-12)
-    return PCA(mean=mean, components=comps.float(), explained=explained.float())
-
-
 def dims_by_activity(kl_per_dim: list[float] | torch.Tensor) -> list[int]:
     """Latent dimensions ordered from most to least active (largest mean KL first)."""
     kl = torch.as_tensor(kl_per_dim, dtype=torch.float64)
     return torch.argsort(kl, descending=True, stable=True).tolist()
 
-
-def project_posterior(p: PCA, mean: torch.Tensor, std: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A diagonal Gaussian posterior N(mean, diag(std^2)) (each (D,)) seen on the PCA plane.
-
-    A linear map W (the (k, D) components) sends it to N(W (mean - m), W diag(std^2) W^T):
-    returns the projected mean (k,) and covariance (k, k).
-    """
-    w = p.components
-    return p.transform(mean.reshape(1, -1))[0], (w * std.pow(2)) @ w.T
-
-
-@torch.inference_mode()
-def pca_manifold_grid(model: VAE, p: PCA, spread: torch.Tensor, n: int, low: float = 0.05,
-                      high: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode an n x n grid on the plane of the first two principal axes in one batched call.
-
-    The plane coordinates are ``spread[j] * Phi^-1(linspace(low, high, n))``: the grid of
-    :func:`manifold_grid` scaled to the spread (std, shape (2,)) of the projected codes, whose
-    mean is 0. Returns images (n*n, C, H, W), row-major with the top row at the highest
-    second coordinate, and the coordinates (n, 2) (column j: values along axis j).
-    """
-    values = standard_normal_grid(n, low, high)
-    coords = values.reshape(-1, 1) * spread.reshape(1, 2).float()
-    ys, xs = torch.meshgrid(coords[:, 1].flip(0), coords[:, 0], indexing="ij")
-    z = p.inverse(torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1))
-    return model.decode_image(z), coords

@@ -11,10 +11,12 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 from app_helpers import image_urls, open_app
 
 PAGE = "pages/latent_map.py"
 ROOT = Path(__file__).resolve().parents[2]
+PHI95 = 1.6448536269514722  # Phi^-1(0.95)
 
 
 def _chart(at):
@@ -78,6 +80,9 @@ def test_map_plots_every_test_image_with_its_dataset_id():
     assert int(count.split()[0].replace(",", "")) == len(ids)
     assert "shipped sample" in count or "full" in count
     assert spec["layout"]["xaxis"]["title"]["text"] == "z0"
+    # The dashed box is the manifold grid's area: Phi^-1(0.05) .. Phi^-1(0.95) on both axes.
+    (rect,) = spec["layout"]["shapes"]
+    assert [rect[k] for k in ("x0", "x1", "y0", "y1")] == pytest.approx([-PHI95, PHI95, -PHI95, PHI95], abs=1e-5)
     assert any(m.value == f"**Latent means of {len(ids):,} test images**" for m in at.markdown)
     assert any("Click a point" in i.value for i in at.info)
     assert len(image_urls(at)) == 1  # only the manifold grid so far
@@ -147,6 +152,13 @@ def test_high_dimensional_model_is_shown_by_pca():
     assert any("PCA projection of the 20-D latent means" in m.value for m in at.markdown)
     assert re.fullmatch(r"PC1 \(\d+\.\d% of variance\)", spec["layout"]["xaxis"]["title"]["text"])
     assert _has_caption(at, r"Explained variance of the latent means: PC1 \d+\.\d%, PC2 \d+\.\d%")
+    # On the PCA plane the grid (and its dashed box) is scaled to the spread of the projected codes.
+    xy = np.array(list(_points(at).values()))
+    spread = xy.std(axis=0, ddof=1)
+    (rect,) = spec["layout"]["shapes"]
+    assert [rect["x0"], rect["x1"]] == pytest.approx([-PHI95 * spread[0], PHI95 * spread[0]], rel=1e-3)
+    assert [rect["y0"], rect["y1"]] == pytest.approx([-PHI95 * spread[1], PHI95 * spread[1]], rel=1e-3)
+    assert abs(xy.mean(axis=0)).max() < 1e-3 * spread.min()  # centred on the mean code
     assert any("PCA plane" in m.value for m in at.markdown)
     assert len(image_urls(at)) == 1
     picked = list(_points(at))[7]

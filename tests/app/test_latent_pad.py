@@ -63,10 +63,15 @@ def test_pad_on_the_pca_plane_of_a_20d_model():
     origin, axes = np.array(pad["basis"]["origin"]), np.array(pad["basis"]["axes"])
     assert origin.shape == (20,) and axes.shape == (2, 20)
     assert np.allclose(axes @ axes.T, np.eye(2), atol=1e-5)  # orthonormal principal axes
+    rect = _spec(at)["layout"]["shapes"][0]  # the pad's dashed box is the map's: the same plane
+    assert np.allclose(pad["box"], [rect[k] for k in ("x0", "x1", "y0", "y1")], atol=1e-6)
     trigger(at, "latent_pad", "pin", [1.0, -0.5])
     z = np.array(at.session_state["latent_pad_z"]["z"])
     assert np.allclose(z, origin + 1.0 * axes[0] - 0.5 * axes[1], atol=1e-5)
-    assert _pinned_trace(at)
+    (star,) = _pinned_trace(at)
+    assert star["x"] == [1.0] and star["y"] == [-0.5]
+    captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
+    assert "pinned: PC1 = 1.00, PC2 = -0.50" in captions
     assert any("PCA plane" in c.value and "PC1" in c.value for c in at.caption)
 
 

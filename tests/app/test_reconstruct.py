@@ -2,16 +2,30 @@
 Streamlit 1.67 drives st.file_uploader), bad files, options and models."""
 from __future__ import annotations
 
+import base64
 import io
 import json
+import re
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from app_helpers import open_app
 from PIL import Image, ImageDraw
 
-from app_helpers import open_app
+from services import preprocess
+from ui import figures
+from vae import explore
+from vae.checkpoint import load, save
+from vae.config import ModelConfig
+from vae.models import build_model
+from vae.plane import LatentPlane
+from vae.registry import load_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
 
 MNIST_STEPS = ["uploaded", "grayscale", "cropped to content", "fit into 20x20", "centred by mass in 28x28"]
 
@@ -169,6 +183,58 @@ def test_default_style_follows_the_dataset(model, dataset, style):
     at = _try_test_image(_app(model), 1)
     assert at.selectbox(key=f"recon_style_{dataset}").value == style
     _assert_result(at)
-    two_d = model == "fashion-2d"
-    assert len(at.get("plotly_chart")) == (2 if two_d else 1)
-    assert two_d or any("drawn for 2-D models" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) == 2  # the -ELBO histogram and the latent map, for any D >= 2
+
+
+def _map(at) -> tuple[dict[str, dict], dict]:
+    """The "where it lands" map: its traces by name (the scatter's by class name) and its layout."""
+    (chart,) = [c for c in at.get("plotly_chart") if c.key == "recon_map"]
+    spec = json.loads(chart.proto.spec)
+    return {t.get("name"): t for t in spec["data"]}, spec["layout"]
+
+
+def _array(value) -> np.ndarray:
+    """A Plotly JSON array: a plain list or a typed array {"dtype", "bdata"} (base64)."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
+
+
+def _expected_on_pca_plane(model: str, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the page should put test image ``index`` of ``model``'s dataset, computed here from the
+    library: the PCA plane of the encoded test set and the prepared image's projected posterior."""
+    ckpt = load(ROOT / "models" / model)
+    data = load_dataset(ckpt.dataset, "test")
+    plane = LatentPlane.fit(explore.encode_dataset(ckpt.model, data).mean)
+    raw = figures.png_bytes(figures.to_uint8(data.float_images(slice(index, index + 1))[0]))
+    x = preprocess.prepare(raw, (1, 28, 28), style="mnist", invert="auto").tensor
+    mean, std = explore.encode_images(ckpt.model, x)
+    point, cov = plane.project(mean[0], std[0])
+    return point.numpy(), cov.numpy()
+
+
+def test_a_20d_model_lands_on_the_pca_plane_of_the_latent_map():
+    at = _try_test_image(_app("mnist-20d"), 5)
+    _assert_result(at)
+    assert any(s.value == "Where it lands on the latent map" for s in at.subheader)
+    traces, layout = _map(at)
+    assert re.fullmatch(r"PC1 \(\d+\.\d% of variance\)", layout["xaxis"]["title"]["text"])
+    assert {"your image", "posterior ±2σ (projected)"} <= set(traces)
+    assert sum(t["type"] == "scattergl" for t in traces.values()) == 10  # one trace per digit
+    point, cov = _expected_on_pca_plane("mnist-20d", 5)
+    marker = traces["your image"]
+    assert marker["x"][0] == pytest.approx(point[0], abs=1e-4) and marker["y"][0] == pytest.approx(point[1], abs=1e-4)
+    ring = np.stack([_array(traces["posterior ±2σ (projected)"][a]) for a in ("x", "y")], axis=1) - point
+    np.testing.assert_allclose(np.einsum("ni,ij,nj->n", ring, np.linalg.inv(cov), ring), 4.0, rtol=1e-3)
+    assert any("projected onto the PCA plane" in c.value for c in at.caption)
+    assert any(c.value.startswith("Explained variance of the latent means: PC1") for c in at.caption)
+
+
+def test_a_1d_model_says_why_there_is_no_map(tmp_path):
+    model = build_model(ModelConfig(arch="mlp", latent_dim=1, hidden=(16,)), generator=torch.Generator().manual_seed(0))
+    save(tmp_path / "user_models" / "tiny-1d", model, "mnist")  # the folder the app fixture lists
+    at = _try_test_image(_app("tiny-1d"), 0)
+    _assert_result(at)
+    assert any(s.value == "Where it lands on the latent map" for s in at.subheader)
+    assert len(at.get("plotly_chart")) == 1  # the -ELBO histogram only
+    assert any(c.value.startswith("No latent map for this model: it has 1 latent dimension") for c in at.caption)

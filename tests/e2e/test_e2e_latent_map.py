@@ -2,6 +2,8 @@
 beside its reconstruction, and draws its posterior ellipse on the map."""
 import re
 
+from playwright.sync_api import expect
+
 from harness.browser import open_page, wait_ready
 
 CHART = '[data-testid="stPlotlyChart"]'
@@ -64,4 +66,16 @@ def test_clicking_a_point_shows_original_and_reconstruction(page, app_url):
     # The redrawn map carries the posterior ellipse of the clicked point.
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')]"
                            ".some(gd => (gd.data || []).some(t => t.name === 'posterior ±2σ'))")
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_20d_model_is_drawn_on_its_pca_plane(page, app_url):
+    open_page(page, app_url, "latent_map", "model=mnist-20d")
+    # The map's axes are the principal axes and it carries the manifold grid's dashed box.
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')]"
+                           ".some(gd => gd._fullLayout && /^PC1 \\(\\d+\\.\\d% of variance\\)$/"
+                           ".test(gd._fullLayout.xaxis.title.text) && (gd.layout.shapes || []).length === 1)")
+    main = page.locator('[data-testid="stMainBlockContainer"]')
+    expect(main.get_by_text(re.compile(r"^Explained variance of the latent means: PC1"))).to_be_visible()
+    expect(main.get_by_text(re.compile(r"^PC1 grows left to right, PC2 bottom to top"))).to_be_visible()
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -1,5 +1,8 @@
-"""Reconstruct in a real browser: upload a drawn digit and see every step, the reconstruction
-and the scores; upload a text file named .png and see the specific error, no traceback."""
+"""Reconstruct in a real browser: upload a drawn digit and see every step, the reconstruction,
+the scores and where it lands on the latent map; upload a text file named .png and see the
+specific error, no traceback; a 20-D model's map is its PCA plane."""
+import re
+
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
@@ -13,6 +16,11 @@ def _digit_png(path) -> None:
     im = Image.new("L", (120, 160), 240)
     ImageDraw.Draw(im).line([(25, 30), (95, 30), (55, 135)], fill=20, width=12)
     im.save(path)
+
+
+# True once some Plotly chart on the page has traces with all these names.
+HAS_TRACES = """names => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+  .some(gd => names.every(n => (gd.data || []).some(t => t.name === n)))"""
 
 
 def _captions(page) -> list[str]:
@@ -35,6 +43,7 @@ def test_upload_a_digit_then_a_bad_file(page, app_url, tmp_path):
     metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
     assert len(metrics) == 2 and float(metrics[0]) > 0 and 0 <= float(metrics[1]) <= 100
     expect(page.get_by_text("Where it lands on the latent map")).to_be_visible()
+    page.wait_for_function(HAS_TRACES, arg=["your image", "posterior ±2σ"])  # the map really drew them
     assert page.locator('[data-testid="stException"]').count() == 0
 
     bad = tmp_path / "notes.png"
@@ -44,4 +53,15 @@ def test_upload_a_digit_then_a_bad_file(page, app_url, tmp_path):
     expect(error).to_have_text("This file is not an image that can be read (use PNG, JPEG, WebP, BMP or GIF).")
     wait_ready(page)
     assert page.locator('[data-testid="stMetricValue"]').count() == 0
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_a_test_image_lands_on_the_pca_plane_of_a_20d_model(page, app_url):
+    open_page(page, app_url, "reconstruct", "model=mnist-20d")
+    page.get_by_text("Try a test image", exact=True).click()
+    expect(page.get_by_text("Anomaly score (percentile)")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Where it lands on the latent map")).to_be_visible()
+    page.wait_for_function(HAS_TRACES, arg=["your image", "posterior ±2σ (projected)"])
+    wait_ready(page)
+    expect(page.get_by_text(re.compile(r"^Explained variance of the latent means: PC1"))).to_be_visible()
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -34,22 +34,6 @@ def test_slerp_keeps_norm_between_equal_norm_points_and_lerp_shrinks_it():
     assert torch.allclose(explore.slerp(z0, 2 * z0, t), explore.lerp(z0, 2 * z0, t))
 
 
-def test_standard_normal_grid_is_inverse_cdf():
-    g = explore.standard_normal_grid(5)
-    assert g[2] == pytest.approx(0.0, abs=1e-6)
-    assert g[0] == pytest.approx(-1.6449, abs=1e-3) and g[-1] == pytest.approx(1.6449, abs=1e-3)
-    assert torch.all(g[1:] > g[:-1])
-
-
-def test_manifold_grid_is_one_batch_row_major_top_is_high(model):
-    images, values = explore.manifold_grid(model, 4, dims=(0, 2))
-    assert images.shape == (16, 1, 28, 28) and values.shape == (4,)
-    # the top-left cell decodes (x=low, y=high): check it matches a direct decode
-    z = torch.zeros(1, 3)
-    z[0, 0], z[0, 2] = values[0], values[-1]
-    assert torch.allclose(images[0], explore.decode(model, z)[0], atol=1e-6)
-
-
 def test_traversal_varies_only_one_dim(model):
     base = torch.tensor([0.5, -0.5, 1.0])
     strip = explore.traversal(model, base, 1, torch.tensor([-3.0, 0.0, 3.0]))
@@ -75,17 +59,6 @@ def test_encode_dataset_matches_direct_encoding(model):
     mean, std = explore.encode_images(model, data.float_images(slice(0, 5)))
     assert torch.allclose(enc.mean[:5], mean, atol=1e-6)
     assert torch.allclose(enc.logvar[:5].mul(0.5).exp(), std, atol=1e-6)
-
-
-def test_pca_recovers_a_dominant_axis():
-    g = torch.Generator().manual_seed(0)
-    z = torch.randn(2000, 5, generator=g) * torch.tensor([5.0, 1.0, 0.5, 0.1, 0.1])
-    p = explore.pca(z)
-    assert p.components.shape == (2, 5) and p.explained[0] > 0.9
-    assert abs(p.components[0, 0]) > 0.99
-    proj = p.transform(z)
-    assert proj.shape == (2000, 2)
-    assert torch.allclose(p.inverse(proj)[:, 0], z[:, 0], atol=0.5)
 
 
 def test_dims_by_activity_orders_by_kl():

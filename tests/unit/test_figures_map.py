@@ -2,9 +2,10 @@
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import torch
 
 from ui import fig_latent_map as fm
-from ui import figures
+from vae.plane import LatentPlane
 
 CLASSES = ("zero", "one", "two", "three")
 
@@ -32,7 +33,7 @@ def test_map_has_one_trace_per_present_class_with_ids_as_customdata():
 
 def test_map_starts_where_a_click_selects_and_carries_grid_box_and_overlays():
     points, labels, ids = _data()
-    ring = figures.ellipse_trace(np.zeros(2), np.ones(2))
+    ring = fm.ellipse_trace(np.zeros(2), np.eye(2))
     fig = fm.map_figure(points, labels, ids, CLASSES, ("PC1", "PC2"), "t", grid_box=(-1, 2, -3, 4), overlays=[ring])
     # Streamlit disables click-to-select while the drag mode is box/lasso.
     assert fig.layout.dragmode not in ("select", "lasso")
@@ -43,31 +44,56 @@ def test_map_starts_where_a_click_selects_and_carries_grid_box_and_overlays():
     assert fig.layout.xaxis.title.text == "PC1" and fig.layout.yaxis.title.text == "PC2"
 
 
-def test_axis_aligned_ellipse_spans_mean_plus_minus_two_sigma():
+def _rot(angle):
+    return np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+
+
+@pytest.mark.parametrize("k", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("cov", [np.diag([0.25, 0.04]), _rot(0.6) @ np.diag([2.0, 0.1]) @ _rot(0.6).T,
+                                 np.array([[1.0, 0.0], [0.0, 1.0]])])
+def test_ellipse_is_the_k_sigma_contour(cov, k):
+    mean = np.array([0.5, -1.0])
+    tr = fm.ellipse_trace(mean, cov, k=k)
+    d = np.stack([np.asarray(tr.x), np.asarray(tr.y)], axis=1) - mean
+    mahal = np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d)
+    np.testing.assert_allclose(mahal, k ** 2, rtol=1e-9)
+    # a closed curve around the mean: the sampled points (less the repeated last one) average to it
+    np.testing.assert_allclose(d[:-1].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(d[0], d[-1], atol=1e-12)
+    # it reaches k sigma along each coordinate axis: max |x - mx| = k sqrt(cov_xx)
+    np.testing.assert_allclose(np.abs(d).max(axis=0), k * np.sqrt(np.diag(cov)), rtol=2e-3)
+
+
+def test_ellipse_of_a_diagonal_covariance_spans_mean_plus_minus_k_sigma():
     mean, std = np.array([1.0, -2.0]), np.array([0.5, 0.25])
-    tr = figures.ellipse_trace(mean, std)
+    tr = fm.ellipse_trace(mean, np.diag(std ** 2))
     x, y = np.asarray(tr.x), np.asarray(tr.y)
     assert x.min() == pytest.approx(mean[0] - 2 * std[0]) and x.max() == pytest.approx(mean[0] + 2 * std[0])
     assert y.min() == pytest.approx(mean[1] - 2 * std[1], abs=1e-3)
     assert y.max() == pytest.approx(mean[1] + 2 * std[1], abs=1e-3)
-    np.testing.assert_allclose(((x - mean[0]) / std[0]) ** 2 + ((y - mean[1]) / std[1]) ** 2, 4.0, rtol=1e-9)
-
-
-def test_full_covariance_ellipse_is_the_two_sigma_contour():
-    mean = np.array([0.5, -1.0])
-    rot = np.array([[np.cos(0.6), -np.sin(0.6)], [np.sin(0.6), np.cos(0.6)]])
-    cov = rot @ np.diag([2.0, 0.1]) @ rot.T
-    tr = fm.cov_ellipse_trace(mean, cov, k=2.0)
+    # The long axis of a rotated one points along its first direction, 2 * sqrt(2) from the mean.
+    cov = _rot(0.6) @ np.diag([2.0, 0.1]) @ _rot(0.6).T
+    tr = fm.ellipse_trace(mean, cov)
     d = np.stack([np.asarray(tr.x), np.asarray(tr.y)], axis=1) - mean
-    mahal = np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d)
-    np.testing.assert_allclose(mahal, 4.0, rtol=1e-9)
-    # The long axis points along the first rotated direction, 2 * sqrt(2) from the mean.
-    assert np.abs(d @ rot[:, 0]).max() == pytest.approx(2 * np.sqrt(2.0), rel=1e-3)
-    # A diagonal covariance gives the same curve as the axis-aligned builder.
-    diag = fm.cov_ellipse_trace(mean, np.diag([0.25, 0.04]))
-    aligned = figures.ellipse_trace(mean, np.array([0.5, 0.2]))
-    assert max(np.abs(diag.x)) == pytest.approx(max(np.abs(aligned.x)))
-    assert max(np.abs(diag.y)) == pytest.approx(max(np.abs(aligned.y)), abs=1e-3)
+    assert np.abs(d @ _rot(0.6)[:, 0]).max() == pytest.approx(2 * np.sqrt(2.0), rel=1e-3)
+
+
+def test_posterior_overlays_name_the_ring_and_mark_the_mean():
+    point, cov = np.array([0.2, 0.3]), np.diag([0.01, 0.04])
+    ring, marker = fm.posterior_overlays(point, cov, "your image", projected=False)
+    assert ring.name == "posterior ±2σ" and marker.name == "your image"
+    assert (marker.x, marker.y) == ((0.2,), (0.3,))
+    ring, _ = fm.posterior_overlays(point, cov, "#7", projected=True)
+    assert ring.name == "posterior ±2σ (projected)"
+
+
+def test_focus_text_gives_mu_and_sigma_on_the_latent_plane_and_says_projected_on_pca():
+    two_d = LatentPlane.fit(torch.randn(50, 2, generator=torch.Generator().manual_seed(0)))
+    text = fm.focus_text("#3", np.array([0.5, -1.0]), np.diag([0.09, 0.16]), two_d)
+    assert text == "Ellipse: posterior of #3, μ = (0.50, -1.00), σ = (0.30, 0.40)."
+    pca = LatentPlane.fit(torch.randn(50, 6, generator=torch.Generator().manual_seed(0)))
+    assert "projected onto the PCA plane" in fm.focus_text("#3", np.zeros(2), np.eye(2), pca)
+    assert "6-D Gaussian" in fm.focus_text("#3", np.zeros(2), np.eye(2), pca)
 
 
 def test_selected_ids_reads_customdata_in_order_once_each():
