@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from services.catalog import SHIPPED_DIR
 from vae import TrainConfig, Trainer, build_model, load, load_dataset, preset_config
 from vae.checkpoint import METRICS_FILE
 from vae.explore import encode_dataset
 from vae.metrics import evaluate, factor_correlations
-from vae.train import retrain_command
-from services.catalog import SHIPPED_DIR
+from vae.runspec import RunSpec
 
 TOLERANCE = 0.5  # nats
 KEYS = ("neg_elbo", "recon", "kl", "iwae_nll")
@@ -84,7 +84,8 @@ def baseline(dataset: str, latent_dim: int, data_dir: str) -> float:
     """Test -ELBO of the PyTorch-examples recipe (784-400-D MLP, 10 epochs) on ``dataset``."""
     train = load_dataset(dataset, "train", data_dir=data_dir, allow_sample=False)
     test = load_dataset(dataset, "test", data_dir=data_dir, allow_sample=False)
-    model = build_model(preset_config("pytorch-example", latent_dim=latent_dim), generator=torch.Generator().manual_seed(0))
+    model = build_model(preset_config("pytorch-example", latent_dim=latent_dim),
+                        generator=torch.Generator().manual_seed(0))
     Trainer(model, train, TrainConfig(epochs=10, batch_size=128, lr=1e-3, seed=0)).fit()
     return evaluate(model, test)["neg_elbo"]
 
@@ -109,21 +110,24 @@ def factor_lines(m: dict) -> list[str]:
     return lines
 
 
-LICENCES = {"mnist": "MNIST: CC BY-SA 3.0 (Y. LeCun, C. Cortes, C. J. C. Burges); this model is shared under the same terms.",
+LICENCES = {"mnist": "MNIST: CC BY-SA 3.0 (Y. LeCun, C. Cortes, C. J. C. Burges); "
+                     "this model is shared under the same terms.",
             "fashion-mnist": "Fashion-MNIST: MIT (Zalando Research).",
             "shapes": "shapes: generated procedurally by this project (no third-party data)."}
 
 
 def recipe(card: dict, name: str) -> str:
-    """Train into runs/NAME, then ship (float16 weights, no training state) into models/NAME."""
-    cmd = retrain_command(card["model"], card.get("training", {}), card["dataset"], f"runs/{name}")
+    """Train into runs/NAME (the exact run the card records, data folder included), then ship
+    (float16 weights, no training state) into models/NAME."""
+    cmd = "python -m vae.train " + shlex.join(RunSpec.from_card(card, out=f"runs/{name}").to_argv())
     return f"{cmd} && python -m vae.ship runs/{name} models/{name}"
 
 
 def arch_text(cfg: dict) -> str:
     if cfg["arch"] == "mlp":
         return f"MLP, hidden layers {cfg['hidden']} (decoder mirrored)"
-    return f"conv, stride-2 kernel-4 layers with {cfg['conv_channels']} channels, fc {cfg['conv_fc']} (decoder mirrored)"
+    return (f"conv, stride-2 kernel-4 layers with {cfg['conv_channels']} channels, fc {cfg['conv_fc']} "
+            "(decoder mirrored)")
 
 
 def write_card(path: Path, card: dict, m: dict) -> None:
@@ -137,11 +141,12 @@ def write_card(path: Path, card: dict, m: dict) -> None:
             f"- latent dim: {cfg['latent_dim']}; β = {t.get('config', {}).get('beta', 1):g}; "
             f"epochs: {t.get('epochs_done')}; batch {t.get('config', {}).get('batch_size')}, "
             f"Adam lr {t.get('config', {}).get('lr')}",
-            f"- trained in {t.get('wall_seconds', 0) / 60:.1f} min on {t.get('device')} ({t.get('threads')} thread(s) of a "
-            f"2-core machine that was also running other work, so the wall time is an upper bound)",
+            f"- trained in {t.get('wall_seconds', 0) / 60:.1f} min on {t.get('device')} ({t.get('threads')} "
+            f"thread(s) of a 2-core machine that was also running other work, so the wall time is an upper bound)",
             "", f"Test set ({m['n']} images, {m['test_data']}), nats per image:", "", HEADER, row(path.name, card, m),
-            *factor_lines(m), "", "Retrain (from the project root; then `python bench/quality.py --data-dir ../shared/data "
-            "--write` recomputes this card):", "", f"    {cmd}", "", f"Data licence: {LICENCES.get(card['dataset'], '')}", ""]
+            *factor_lines(m), "", "Retrain (from the project root; then `python bench/quality.py --data-dir "
+            "../shared/data --write` recomputes this card):", "", f"    {cmd}", "",
+            f"Data licence: {LICENCES.get(card['dataset'], '')}", ""]
     (path / "README.md").write_text("\n".join(text))
 
 

@@ -5,13 +5,14 @@ import hashlib
 
 import streamlit as st
 
+from services.jobs import ACTIVE, JobError
 from ui import fig_train, state, widgets
-from vae.config import ConfigError, ModelConfig, TrainConfig
+from vae import settings
+from vae.config import ConfigError
 from vae.data.base import DatasetUnavailable
 from vae.data.folder import extract_zip
-from services.jobs import ACTIVE, JobError
-from vae import settings
 from vae.registry import DATASETS
+from vae.runspec import DataSpec, RunSpec
 
 ZIP = "upload a zip of images"
 
@@ -88,19 +89,21 @@ def _form() -> None:
         name = st.text_input("Model name", key="train_name", on_change=_name_edited)
         overwrite = st.checkbox("Replace an existing model of the same name", key="train_overwrite")
         if st.button("Start training", type="primary", key="train_start"):
-            _submit(dataset, extra, name, overwrite, arch, int(latent), float(beta), int(epochs), float(lr),
-                    int(batch), int(seed))
+            model = {"arch": arch, "latent_dim": int(latent)}
+            train = {"epochs": int(epochs), "lr": float(lr), "batch_size": int(batch), "beta": float(beta),
+                     "seed": int(seed)}
+            _submit(name, overwrite, dataset, extra, model, train)
 
 
-def _submit(dataset, extra, name, overwrite, arch, latent, beta, epochs, lr, batch, seed) -> None:
+def _submit(name: str, overwrite: bool, dataset: str | None, extra: dict, model: dict, train: dict) -> None:
+    """Queue a job training ``model`` on ``dataset`` (with ``extra`` DataSpec fields for a zip).
+    Jobs train on the CPU with one thread, beside the app's own requests."""
     if dataset is None:
         st.error("Upload a zip of images first.")
         return
     try:
-        ModelConfig(arch=arch, latent_dim=latent)
-        train = TrainConfig(epochs=epochs, lr=lr, batch_size=batch, beta=beta, seed=seed).to_dict()
-        spec = {"dataset": dataset, "threads": 1, "allow_sample": True, **extra,
-                "model": {"arch": arch, "latent_dim": latent}, "train": train}
+        data = DataSpec(name=dataset, allow_sample=True, **extra)
+        spec = RunSpec.create(data, model=model, train=train, threads=1, device="cpu")
         job_id = reg.submit(name.strip(), spec, overwrite=overwrite)
     except (ConfigError, JobError) as exc:
         st.error(str(exc))
@@ -123,10 +126,9 @@ def _controls(job) -> None:
             except JobError as exc:
                 st.error(str(exc))
             st.rerun()
-    if job.state == "done" and job.model_path:
-        if c1.button("Explore this model", key=f"use_{job.id}", type="primary"):
-            st.session_state[state.MODEL_KEY] = job.model_path
-            st.switch_page("pages/decode.py")
+    if job.state == "done" and job.model_path and c1.button("Explore this model", key=f"use_{job.id}", type="primary"):
+        st.session_state[state.MODEL_KEY] = job.model_path
+        st.switch_page("pages/decode.py")
 
 
 def _panel(job_id: str) -> None:
@@ -178,4 +180,5 @@ if known:
     active = any(j.state in ACTIVE for j in known)
     st.fragment(run_every=1.0 if active else None)(_jobs)(active)
 elif st.query_params.get("job"):
-    st.warning(f"Job {st.query_params['job']} is not known to this server (finished jobs are cleaned up after a while).")
+    st.warning(f"Job {st.query_params['job']} is not known to this server "
+               "(finished jobs are cleaned up after a while).")

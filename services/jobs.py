@@ -9,7 +9,7 @@ Finished jobs are reaped ``reap_after_s`` seconds after they end. No Streamlit h
 from __future__ import annotations
 
 import copy
-import json
+import dataclasses
 import os
 import re
 import shutil
@@ -21,10 +21,14 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.events import Done, Epoch, Event, EventError, Failed, Started, Step, Stopped, parse_line
+from vae.config import ConfigError
+from vae.runspec import RunSpec
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ACTIVE = ("queued", "running", "stopping")
 FINAL = ("done", "stopped", "failed")
+CHECKPOINT = "checkpoint"  # the worker's resumable per-epoch checkpoint, inside the job folder
 
 
 class JobError(ValueError):
@@ -47,12 +51,13 @@ def validate_name(name: str, models_dir: Path, overwrite: bool = False) -> Path:
 
 @dataclass
 class JobStatus:
-    """What a page shows about one job. ``steps``: (step, recon, kl) points; ``epochs``: per-epoch
-    dicts with train/test numbers and a preview ``image`` path."""
+    """What a page shows about one job. ``spec``: the RunSpec it trains (as in ``spec.json``);
+    ``steps``: (step, recon, kl) points; ``epoch_log``: per-epoch dicts with train/test numbers and a
+    preview ``image`` file name."""
 
     id: str
     name: str
-    spec: dict
+    spec: RunSpec
     state: str = "queued"
     created: float = field(default_factory=time.time)
     started: float | None = None
@@ -95,8 +100,11 @@ class JobRegistry:
         self._thread.start()
 
     # ----- requests -------------------------------------------------------------------------
-    def submit(self, name: str, spec: dict, overwrite: bool = False) -> str:
-        """Queue a job that trains ``spec`` and saves the model as ``name``; returns its id."""
+    def submit(self, name: str, spec: RunSpec, overwrite: bool = False) -> str:
+        """Queue a job that trains ``spec`` and saves the model as ``name`` (the spec's ``out`` becomes
+        that folder; ``threads`` 0 becomes 1, so a job never takes every core); returns its id."""
+        if not isinstance(spec, RunSpec):
+            raise TypeError(f"submit needs a RunSpec, got {type(spec).__name__}")
         out = validate_name(name, self.models_dir, overwrite)
         with self._lock:
             if any(j.name == name and j.state in ACTIVE for j in self._jobs.values()):
@@ -104,10 +112,10 @@ class JobRegistry:
             job_id = uuid.uuid4().hex[:12]
             job_dir = self.root / job_id
             job_dir.mkdir(parents=True)
-            full = {**spec, "out": str(out)}
-            (job_dir / "spec.json").write_text(json.dumps(full, indent=2))
+            full = dataclasses.replace(spec, out=str(out), threads=spec.threads or 1)
+            (job_dir / "spec.json").write_text(full.to_json(), encoding="utf-8")
             self._jobs[job_id] = JobStatus(id=job_id, name=name, spec=full, job_dir=str(job_dir),
-                                           epochs=int(spec["train"]["epochs"]))
+                                           epochs=full.train.epochs)
             self._schedule()
         return job_id
 
@@ -123,17 +131,24 @@ class JobRegistry:
                 job.state = "stopping"
 
     def resume(self, job_id: str, epochs: int | None = None) -> None:
-        """Continue a stopped job (to ``epochs`` in all, if given) from its last checkpoint."""
+        """Continue a stopped job (to ``epochs`` in all, if given) from its last checkpoint: the
+        spec's ``resume`` becomes the job's ``checkpoint`` folder (if it has one; a job cancelled
+        before its first save starts afresh)."""
         with self._lock:
             job = self._get(job_id)
             if job.state not in ("stopped", "failed") and not (job.state == "done" and epochs and epochs > job.epochs):
                 raise JobError(f"Job {job_id} is {job.state}; only a stopped job (or a finished one given more "
                                "epochs) can be resumed.")
             job_dir = Path(job.job_dir)
+            ck = job_dir / CHECKPOINT
+            try:
+                train = dataclasses.replace(job.spec.train, epochs=int(epochs)) if epochs else job.spec.train
+            except ConfigError as exc:
+                raise JobError(str(exc)) from None
+            job.spec = dataclasses.replace(job.spec, train=train, resume=str(ck) if ck.is_dir() else job.spec.resume)
+            job.epochs = train.epochs
+            (job_dir / "spec.json").write_text(job.spec.to_json(), encoding="utf-8")
             (job_dir / "stop").unlink(missing_ok=True)
-            if epochs:
-                job.spec["train"]["epochs"] = job.epochs = int(epochs)
-                (job_dir / "spec.json").write_text(json.dumps(job.spec, indent=2))
             job.state, job.error, job.finished, job.created = "queued", None, None, time.time()
             self._schedule()
 
@@ -173,12 +188,11 @@ class JobRegistry:
 
     def _start(self, job: JobStatus) -> None:
         job_dir = Path(job.job_dir)
-        env = {**os.environ, "OMP_NUM_THREADS": str(job.spec.get("threads", 1))}
-        log = open(job_dir / "worker.log", "ab")
-        self._procs[job.id] = subprocess.Popen([self.python, "-m", "services.worker", str(job_dir)], stdout=log,
-                                               stderr=subprocess.STDOUT, env=env,
-                                               cwd=str(Path(__file__).resolve().parents[1]))
-        log.close()
+        env = {**os.environ, "OMP_NUM_THREADS": str(job.spec.threads or 1)}
+        with open(job_dir / "worker.log", "ab") as log:  # the child keeps its own copy of the handle
+            self._procs[job.id] = subprocess.Popen([self.python, "-m", "services.worker", str(job_dir)], stdout=log,
+                                                   stderr=subprocess.STDOUT, env=env,
+                                                   cwd=str(Path(__file__).resolve().parents[1]))
         job.state, job.started, job.queue_position = "running", time.time(), None
         self._offsets.setdefault(job.id, 0)
 
@@ -215,8 +229,14 @@ class JobRegistry:
         end = chunk.rfind(b"\n") + 1  # only whole lines
         self._offsets[job.id] = self._offsets.get(job.id, 0) + end
         for line in chunk[:end].splitlines():
-            if line.strip():
-                _apply(job, json.loads(line))
+            if not line.strip():
+                continue
+            try:
+                event = parse_line(line)
+            except EventError as exc:  # log and skip it: one bad line must not stop the job's updates
+                print(f"services.jobs: job {job.id}: skipped a bad event line: {exc}", file=sys.stderr)
+                continue
+            _apply(job, event)
 
     def _reap(self) -> None:
         now = time.time()
@@ -228,27 +248,26 @@ class JobRegistry:
                 shutil.rmtree(job.job_dir, ignore_errors=True)
 
 
-def _apply(job: JobStatus, ev: dict) -> None:
+def _apply(job: JobStatus, ev: Event) -> None:
     """Fold one worker event into the job's status."""
-    kind = ev["type"]
-    if kind == "start":
-        job.steps_per_epoch, job.epochs, job.data = ev["steps_per_epoch"], ev["epochs"], ev["data"]
-        job.step = ev["resumed_step"]
+    if isinstance(ev, Started):
+        job.steps_per_epoch, job.epochs, job.data, job.step = ev.steps_per_epoch, ev.epochs, ev.data, ev.resumed_step
         job.steps = [s for s in job.steps if s[0] <= job.step]
-        job.epoch_log = [e for e in job.epoch_log if e["epoch"] <= ev["resumed_from_epoch"]]
-    elif kind == "step":
-        job.step, job.epoch, job.epoch_step = ev["step"], ev["epoch"], ev["epoch_step"]
-        job.eta_s, job.samples_per_s = ev["eta_s"], ev["samples_per_s"]
-        job.steps.append((ev["step"], ev["recon"], ev["kl"]))
-    elif kind == "epoch":
-        job.epoch_log.append({k: ev[k] for k in ("epoch", "train", "test", "seconds", "image")})
-        job.eta_s = ev["eta_s"]
-    elif kind == "done":
-        job.state, job.finished, job.model_path = "done", ev["time"], ev["model_path"]
-    elif kind == "stopped":
-        job.state, job.finished = "stopped", ev["time"]
-    elif kind == "failed":
-        job.state, job.finished, job.error = "failed", ev["time"], ev["error"]
+        job.epoch_log = [e for e in job.epoch_log if e["epoch"] <= ev.resumed_from_epoch]
+    elif isinstance(ev, Step):
+        job.step, job.epoch, job.epoch_step = ev.step, ev.epoch, ev.epoch_step
+        job.eta_s, job.samples_per_s = ev.eta_s, ev.samples_per_s
+        job.steps.append((ev.step, ev.recon, ev.kl))
+    elif isinstance(ev, Epoch):
+        job.epoch_log.append({"epoch": ev.epoch, "train": ev.train, "test": ev.test, "seconds": ev.seconds,
+                              "image": ev.image})
+        job.eta_s = ev.eta_s
+    elif isinstance(ev, Done):
+        job.state, job.finished, job.model_path = "done", ev.time, ev.model_path
+    elif isinstance(ev, Stopped):
+        job.state, job.finished = "stopped", ev.time
+    elif isinstance(ev, Failed):
+        job.state, job.finished, job.error = "failed", ev.time, ev.error
 
 
 __all__ = ["JobError", "JobRegistry", "JobStatus", "validate_name"]

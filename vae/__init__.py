@@ -6,16 +6,19 @@ from .checkpoint import Checkpoint, CheckpointError, load, read_card, save
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data.base import DatasetUnavailable, ImageData
 from .distributions import DiagonalGaussian
-from .metrics import evaluate
 from .losses import ELBOParts, elbo, iwae_log_likelihood, kl_weight
+from .metrics import evaluate
 from .models import VAE, build_model
-from .registry import DATASETS, MODEL_PRESETS, load_dataset, preset_config
+from .plane import LatentPlane
 from .progress import EpochReport, StepReport, TrainState
+from .registry import DATASETS, MODEL_PRESETS, load_dataset, preset_config
+from .runspec import DataSpec, PreparedRun, RunSpec, prepare_run
 from .trainer import Trainer, TrainingDiverged
 
 __all__ = [
-    "Checkpoint", "CheckpointError", "ConfigError", "DATASETS", "DatasetUnavailable", "DiagonalGaussian",
-    "ELBOParts", "EpochReport", "ImageData", "MODEL_PRESETS", "ModelConfig", "StepReport", "TrainConfig",
-    "TrainState", "Trainer", "TrainingDiverged", "VAE", "build_model", "elbo", "evaluate",
-    "iwae_log_likelihood", "kl_weight", "load", "load_dataset", "preset_config", "read_card", "save",
+    "Checkpoint", "CheckpointError", "ConfigError", "DATASETS", "DatasetUnavailable", "DiagonalGaussian", "ELBOParts",
+    "EpochReport", "ImageData", "LatentPlane", "MODEL_PRESETS", "ModelConfig", "StepReport", "TrainConfig",
+    "TrainState", "Trainer", "TrainingDiverged", "VAE", "build_model", "elbo", "evaluate", "iwae_log_likelihood",
+    "kl_weight", "load", "load_dataset", "preset_config", "read_card", "save",
+    "DataSpec", "PreparedRun", "RunSpec", "prepare_run",
 ]

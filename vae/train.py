@@ -8,11 +8,11 @@ and on Ctrl-C after the current step; --resume continues it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -22,10 +22,10 @@ from .config import ConfigError, ModelConfig, TrainConfig
 from .data.base import DatasetUnavailable
 from .device import pick_device, set_threads
 from .metrics import evaluate, format_table
-from .models import build_model
-from .registry import MODEL_PRESETS, dataset_names, load_dataset, preset_config
 from .progress import EpochReport, StepReport
-from .trainer import Trainer, TrainingDiverged
+from .registry import MODEL_PRESETS, dataset_names, preset_config
+from .runspec import DataSpec, PreparedRun, RunSpec, prepare_run
+from .trainer import Trainer, TrainingDiverged, TrainResult
 
 TRAIN_DEFAULTS = TrainConfig()
 
@@ -51,8 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="without full MNIST/Fashion-MNIST, train on the shipped 2,000-image test sample")
     d.add_argument("--channels", type=int, choices=(1, 3), default=1, help="channels for folder: datasets")
     d.add_argument("--image-size", type=int, default=28, help="side in pixels for folder: datasets")
+    d.add_argument("--limit", type=int,
+                   help="train on the first N training images only (default: 0 = all; with --resume, the run's)")
     m = p.add_argument_group("model (ignored with --resume)")
-    m.add_argument("--preset", choices=sorted(MODEL_PRESETS), help="start from a named model preset; flags below override it")
+    m.add_argument("--preset", choices=sorted(MODEL_PRESETS),
+                   help="start from a named model preset; flags below override it")
     m.add_argument("--arch", choices=("mlp", "conv"), help="architecture (default: mlp, or the preset's)")
     m.add_argument("--latent-dim", type=int, help="latent dimensions, 1-128 (default: 2, or the preset's)")
     m.add_argument("--hidden", type=_ints, help="MLP hidden sizes, e.g. 512,256")
@@ -70,13 +73,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--kl-warmup", type=float, help="epochs over which the KL weight ramps from 0 to beta (default: 0)")
     t.add_argument("--grad-clip", type=float, help="clip the gradient norm to this (default: 0 = off)")
     t.add_argument("--seed", type=int, help="seed for weights, shuffling and noise (default: 0)")
+    t.add_argument("--eval-batch-size", type=int,
+                   help=f"batch size for test-set evaluation (default: {TRAIN_DEFAULTS.eval_batch_size})")
     t.add_argument("--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     t.add_argument("--no-test", action="store_true", help="skip the per-epoch test-set evaluation")
-    t.add_argument("--final-iwae-k", type=int, default=0, help="importance samples for the final IWAE estimate (0 = skip)")
+    t.add_argument("--final-iwae-k", type=int, default=0,
+                   help="importance samples for the final IWAE estimate (0 = skip)")
     o = p.add_argument_group("output")
     o.add_argument("--out", help="checkpoint folder to write (default: runs/DATASET-ARCH-DIMd)")
-    o.add_argument("--resume", help="checkpoint folder to continue (its model and training settings; --epochs may extend)")
+    o.add_argument("--resume",
+                   help="checkpoint folder to continue (its model and training settings; --epochs may extend)")
     o.add_argument("--no-progress", action="store_true", help="no progress bar (per-epoch lines only)")
     return p
 
@@ -84,64 +91,37 @@ def build_parser() -> argparse.ArgumentParser:
 def _train_config(args: argparse.Namespace, base: dict | None) -> TrainConfig:
     fields = dict(base or {})
     for key, flag in (("epochs", "epochs"), ("batch_size", "batch_size"), ("lr", "lr"), ("beta", "beta"),
-                      ("kl_warmup_epochs", "kl_warmup"), ("grad_clip", "grad_clip"), ("seed", "seed")):
+                      ("kl_warmup_epochs", "kl_warmup"), ("grad_clip", "grad_clip"), ("seed", "seed"),
+                      ("eval_batch_size", "eval_batch_size")):
         value = getattr(args, flag)
         if value is not None:
             fields[key] = value
     return TrainConfig.from_dict(fields)
 
 
-def _setup(args: argparse.Namespace):
-    """Model, configs, data and state from flags or a resumed checkpoint."""
+def _model_config(args: argparse.Namespace, data: DataSpec) -> ModelConfig:
+    c, h, w = data.image_shape
+    latent = args.latent_dim if args.latent_dim is not None else (None if args.preset else 2)
+    return preset_config(args.preset or (args.arch or "mlp"), arch=args.arch, latent_dim=latent, hidden=args.hidden,
+                         conv_channels=args.conv_channels, conv_fc=args.conv_fc, activation=args.activation,
+                         likelihood=args.likelihood, sigma=args.sigma, learn_sigma=args.learn_sigma,
+                         channels=c, height=h, width=w)
+
+
+def spec_from_args(args: argparse.Namespace) -> RunSpec:
+    """The run the flags describe. With ``--resume DIR`` the data (dataset, recorded data folder,
+    limit), model and training config come from DIR's card; flags (e.g. ``--epochs``) override it."""
     if args.resume:
-        ckpt = checkpoint.load(args.resume)
-        dataset = ckpt.dataset
-        tcfg = _train_config(args, ckpt.training.get("config"))
-        model, state = ckpt.model, checkpoint.load_train_state(args.resume)
-        if state is None:
-            raise checkpoint.CheckpointError(f"{args.resume} has no training state to resume (was it a final export?)")
-        out = Path(args.out or args.resume)
-        args.data_dir = args.data_dir or ckpt.training.get("data_dir")  # the same data as before
+        base = RunSpec.from_card(checkpoint.read_card(args.resume), data_dir=args.data_dir)  # the same data
+        data = dataclasses.replace(base.data, allow_sample=args.allow_sample or base.data.allow_sample,
+                                   limit=base.data.limit if args.limit is None else args.limit, test=not args.no_test)
+        model, train = base.model, _train_config(args, base.train.to_dict())
     else:
-        dataset = args.dataset
-        tcfg = _train_config(args, None)
-        out = None
-    train = load_dataset(dataset, "train", data_dir=args.data_dir, channels=args.channels, size=args.image_size,
-                         allow_sample=args.allow_sample)
-    test = None if args.no_test else load_dataset(dataset, "test", data_dir=args.data_dir,
-                                                  channels=args.channels, size=args.image_size)
-    if not args.resume:
-        c, h, w = train.image_shape
-        mcfg = preset_config(args.preset or (args.arch or "mlp"), arch=args.arch, latent_dim=args.latent_dim or (
-            None if args.preset else 2), hidden=args.hidden, conv_channels=args.conv_channels, conv_fc=args.conv_fc,
-            activation=args.activation, likelihood=args.likelihood, sigma=args.sigma, learn_sigma=args.learn_sigma,
-            channels=c, height=h, width=w)
-        model = build_model(mcfg, generator=torch.Generator().manual_seed(tcfg.seed))
-        state = None
-        out = Path(args.out or f"runs/{dataset.replace(':', '-').replace('/', '_')}-{mcfg.arch}-{mcfg.latent_dim}d")
-    return model, tcfg, dataset, train, test, state, out
-
-
-def retrain_command(model: dict, training: dict, dataset: str, out: str, data_dir: str = "../shared/data") -> str:
-    """The exact ``python -m vae.train`` command that reproduces a checkpoint from its card."""
-    defaults = ModelConfig()
-    parts = ["python -m vae.train", f"--dataset {dataset}", f"--data-dir {data_dir}", f"--arch {model['arch']}",
-             f"--latent-dim {model['latent_dim']}"]
-    if model["arch"] == "mlp":
-        parts.append(f"--hidden {','.join(map(str, model['hidden']))}")
-    else:
-        parts += [f"--conv-channels {','.join(map(str, model['conv_channels']))}", f"--conv-fc {model['conv_fc']}"]
-    for key, flag in (("activation", "--activation"), ("likelihood", "--likelihood")):
-        if model[key] != getattr(defaults, key):
-            parts.append(f"{flag} {model[key]}")
-    if model["likelihood"] == "gaussian":
-        parts.append(f"--sigma {model['sigma']}" + (" --learn-sigma" if model["learn_sigma"] else ""))
-    t = training.get("config", {})
-    for key, flag in (("epochs", "--epochs"), ("batch_size", "--batch-size"), ("lr", "--lr"), ("beta", "--beta"),
-                      ("kl_warmup_epochs", "--kl-warmup"), ("grad_clip", "--grad-clip"), ("seed", "--seed")):
-        if key in t and (key in ("epochs", "beta", "seed") or t[key] != getattr(TRAIN_DEFAULTS, key)):
-            parts.append(f"{flag} {t[key]:g}" if isinstance(t[key], float) else f"{flag} {t[key]}")
-    return " ".join(parts + [f"--out {out}"])
+        data = DataSpec(name=args.dataset, data_dir=args.data_dir, channels=args.channels, size=args.image_size,
+                        allow_sample=args.allow_sample, limit=args.limit or 0, test=not args.no_test)
+        model, train = _model_config(args, data), _train_config(args, None)
+    return RunSpec(data=data, model=model, train=train, out=args.out, resume=args.resume, device=args.device,
+                   threads=args.threads, final_iwae_k=args.final_iwae_k)
 
 
 def _epoch_line(r: EpochReport) -> str:
@@ -153,17 +133,20 @@ def _epoch_line(r: EpochReport) -> str:
     return line + f" | {r.seconds:.1f} s, {r.samples_per_s:.0f} img/s"
 
 
-def run(args: argparse.Namespace) -> int:
-    device = pick_device(args.device)
-    set_threads(args.threads)
-    model, tcfg, dataset, train, test, state, out = _setup(args)
-    print(f"data: {train.source}\nmodel: {model.config.to_dict()} ({model.num_parameters():,} parameters)\n"
-          f"device: {device}, {torch.get_num_threads()} threads; writing {out}")
+def _progress_bar(args: argparse.Namespace, prep: PreparedRun) -> tqdm | None:
+    if args.no_progress:
+        return None
+    tcfg = prep.spec.train
+    return tqdm(total=tcfg.epochs * -(-len(prep.train) // tcfg.batch_size), unit="step",
+                initial=prep.state.global_step if prep.state else 0, dynamic_ncols=True)
+
+
+def _fit(prep: PreparedRun, device: torch.device, bar: tqdm | None) -> tuple[Trainer, TrainResult]:
+    """Train, saving a resumable checkpoint after every epoch; Ctrl-C stops after the current step."""
+    spec, out = prep.spec, prep.out
     stop = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if in_main else None
-    bar = None if args.no_progress else tqdm(total=tcfg.epochs * -(-len(train) // tcfg.batch_size), unit="step",
-                                             initial=state.global_step if state else 0, dynamic_ncols=True)
     trainer: Trainer
 
     def on_step(r: StepReport) -> None:
@@ -174,27 +157,37 @@ def run(args: argparse.Namespace) -> int:
 
     def on_epoch(r: EpochReport) -> None:
         (bar.write if bar is not None else print)(_epoch_line(r))
-        checkpoint.save(out, trainer.model, dataset, training=trainer.summary(train.source, args.data_dir),
-                        state=trainer.snapshot())
+        checkpoint.save(out, trainer.model, spec.data.name, state=trainer.snapshot(), training=prep.summary(trainer))
 
-    trainer = Trainer(model, train, tcfg, test=test, device=device, on_step=on_step, on_epoch=on_epoch,
-                      stop_event=stop, state=state)
-    t0 = time.perf_counter()
+    trainer = Trainer(prep.model, prep.train, spec.train, test=prep.test, device=device, on_step=on_step,
+                      on_epoch=on_epoch, stop_event=stop, state=prep.state)
     try:
-        result = trainer.fit()
+        return trainer, trainer.fit()
     finally:
         if bar is not None:
             bar.close()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-    summary = trainer.summary(train.source, args.data_dir)
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args)
+    device = pick_device(spec.device)
+    set_threads(spec.threads)
+    prep = prepare_run(spec)
+    out, test = prep.out, prep.test
+    print(f"data: {prep.train.source}\nmodel: {prep.model.config.to_dict()} ({prep.model.num_parameters():,} "
+          f"parameters)\ndevice: {device}, {torch.get_num_threads()} threads; writing {out}")
+    t0 = time.perf_counter()
+    trainer, result = _fit(prep, device, _progress_bar(args, prep))
+    summary = prep.summary(trainer)
     if result.stopped:
-        checkpoint.save(out, trainer.model, dataset, training=summary, state=result.state)
+        checkpoint.save(out, trainer.model, spec.data.name, training=summary, state=result.state)
         print(f"stopped at epoch {trainer.state.epoch + 1}, step {trainer.state.epoch_step}; saved {out}. "
               f"Continue with: python -m vae.train --resume {out}")
         return 130
-    metrics = evaluate(trainer.model, test, iwae_k=args.final_iwae_k, device=device) if test is not None else None
-    checkpoint.save(out, trainer.model, dataset, training=summary, metrics=metrics, state=result.state)
+    metrics = evaluate(trainer.model, test, iwae_k=spec.final_iwae_k, device=device) if test is not None else None
+    checkpoint.save(out, trainer.model, spec.data.name, training=summary, metrics=metrics, state=result.state)
     print(f"done: {trainer.state.epoch} epochs in {time.perf_counter() - t0:.1f} s; saved {out}")
     if metrics is not None:
         print(format_table(metrics, title=f"test set ({test.source})"))

@@ -3,6 +3,8 @@ import time
 
 from app_helpers import open_app
 
+from vae.runspec import DataSpec, RunSpec
+
 
 def _train_page():
     return open_app("mnist-2d", "pages/train.py")
@@ -39,7 +41,7 @@ def test_existing_model_name_needs_confirmation(tmp_path):
     assert any("already exists" in e.value for e in at.error)
 
 
-def test_start_a_job_and_see_it_finish():
+def test_start_a_job_and_see_it_finish(tmp_path):
     at = _train_page()
     at.selectbox(key="train_dataset").set_value("shapes").run()  # one change at a time, as a user would
     at.number_input(key="train_epochs").set_value(1)
@@ -49,6 +51,11 @@ def test_start_a_job_and_see_it_finish():
     assert not at.error, [e.value for e in at.error]
     assert at.dataframe, "the job list is missing"
     job_id = at.query_params["job"][0] if isinstance(at.query_params["job"], list) else at.query_params["job"]
+    spec = RunSpec.from_json((tmp_path / "jobs" / job_id / "spec.json").read_text())  # what the form asked for
+    assert spec.data == DataSpec(name="shapes", allow_sample=True)
+    assert (spec.model.arch, spec.model.latent_dim, spec.train.epochs, spec.train.batch_size) == ("mlp", 2, 1, 512)
+    assert (spec.threads, spec.device, spec.resume) == (1, "cpu", None)
+    assert spec.out == str((tmp_path / "user_models" / "tiny-shapes").resolve())
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         at.run()

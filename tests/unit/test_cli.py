@@ -18,7 +18,7 @@ def _run(*args, cwd=ROOT):
 def test_train_one_short_epoch_on_shapes_then_evaluate_and_resume(tmp_path):
     out = tmp_path / "run"
     r = _run("-m", "vae.train", "--dataset", "shapes", "--arch", "mlp", "--hidden", "64", "--latent-dim", "3",
-             "--epochs", "1", "--batch-size", "256", "--threads", "1", "--out", str(out))
+             "--epochs", "1", "--batch-size", "256", "--limit", "4000", "--threads", "1", "--out", str(out))
     assert r.returncode == 0, r.stderr
     assert "epoch 1/1 | train -ELBO" in r.stdout and "test -ELBO" in r.stdout
     assert "done: 1 epochs" in r.stdout and "active units" in r.stdout
@@ -26,6 +26,7 @@ def test_train_one_short_epoch_on_shapes_then_evaluate_and_resume(tmp_path):
     card = checkpoint.read_card(out)
     assert card["dataset"] == "shapes" and card["model"]["latent_dim"] == 3
     assert card["training"]["epochs_done"] == 1 and card["metrics"]["n"] == 2000
+    assert card["training"]["global_step"] == 16  # --limit 4000: the first 4000 images, 16 batches of 256
 
     r = _run("-m", "vae.evaluate", str(out), "--iwae-k", "5", "--limit", "200")
     assert r.returncode == 0, r.stderr
@@ -35,7 +36,8 @@ def test_train_one_short_epoch_on_shapes_then_evaluate_and_resume(tmp_path):
     r = _run("-m", "vae.train", "--resume", str(out), "--epochs", "2", "--no-progress", "--threads", "1")
     assert r.returncode == 0, r.stderr
     assert "epoch 2/2" in r.stdout and "epoch 1/" not in r.stdout
-    assert checkpoint.read_card(out)["training"]["epochs_done"] == 2
+    card = checkpoint.read_card(out)
+    assert card["training"]["epochs_done"] == 2 and card["training"]["global_step"] == 32  # the limit is kept
 
 
 def test_help_documents_every_flag():
@@ -55,6 +57,8 @@ def test_help_documents_every_flag():
     (["--dataset", "folder:/nonexistent/dir"], "is not a folder"),
     (["--resume", "/nonexistent/ckpt"], "is not a folder"),
     (["--device", "cuda:7"], "not available"),
+    (["--limit", "-1"], "limit must be an integer >= 0"),
+    (["--dataset", "shapes-64", "--preset", "pytorch-example", "--latent-dim", "0"], "latent_dim must be an integer"),
 ])
 def test_bad_input_gives_one_clear_line(args, message, tmp_path):
     r = _run("-m", "vae.train", "--epochs", "1", "--out", str(tmp_path / "x"), *args)

@@ -1,15 +1,19 @@
 """The background job registry, with real worker subprocesses on small shapes jobs."""
+import dataclasses
 import time
 
 import pytest
 
-from vae import checkpoint
-from services.jobs import JobError, JobRegistry, validate_name
+from services import worker
+from services.events import Epoch, Failed, Started, Step, parse_line
+from services.jobs import JobError, JobRegistry, JobStatus, validate_name
+from vae import build_model, checkpoint
+from vae.runspec import DataSpec, RunSpec
 
 
-def spec(epochs=1, **train):
-    return {"dataset": "shapes", "limit": 1024, "threads": 1, "model": {"arch": "mlp", "hidden": [32], "latent_dim": 2},
-            "train": {"epochs": epochs, "batch_size": 256, **train}}
+def spec(epochs=1, dataset="shapes", model=None, **train):
+    return RunSpec.create(DataSpec(name=dataset, limit=1024), model=model or {"arch": "mlp", "hidden": [32]},
+                          train={"epochs": epochs, "batch_size": 256, **train}, threads=1, device="cpu")
 
 
 def wait(reg, job_id, states, timeout=120):
@@ -41,7 +45,21 @@ def test_job_runs_reports_progress_and_saves_a_model(reg, tmp_path):
     assert st.model_path == str((tmp_path / "models" / "my-model").resolve())
 
 
-def test_queue_positions_stop_and_resume(reg):
+def test_submit_stores_the_run_spec(reg, tmp_path):
+    asked = dataclasses.replace(spec(epochs=3), threads=0, out="ignored")
+    job_id = reg.submit("stored", asked)
+    st = reg.status(job_id)
+    assert isinstance(st.spec, RunSpec) and st.epochs == 3
+    assert st.spec.out == str((tmp_path / "models" / "stored").resolve())  # the registry picks the folder
+    assert st.spec.threads == 1  # never "all cores" in the background
+    assert st.spec == dataclasses.replace(asked, out=st.spec.out, threads=1)
+    assert (tmp_path / "jobs" / job_id / "spec.json").read_text() == st.spec.to_json()
+    reg.stop(job_id)
+    with pytest.raises(TypeError, match="RunSpec"):
+        reg.submit("as-dict", asked.to_dict())
+
+
+def test_queue_positions_stop_and_resume(reg, tmp_path):
     first = reg.submit("first", spec(epochs=30))
     second = reg.submit("second", spec(epochs=1))
     assert reg.status(first).state == "running"
@@ -57,6 +75,10 @@ def test_queue_positions_stop_and_resume(reg):
     wait(reg, second, ("done",))  # the queued job ran once the first stopped
     target = st.epoch  # finish the epoch it was in
     reg.resume(first, epochs=target)
+    job_dir = tmp_path / "jobs" / first
+    stored = RunSpec.from_json((job_dir / "spec.json").read_text())
+    assert stored.resume == str(job_dir / "checkpoint") and stored.train.epochs == target
+    assert stored == reg.status(first).spec and reg.status(first).epochs == target
     st = wait(reg, first, ("done", "failed"))
     assert st.state == "done", st.error
     steps = [s[0] for s in st.steps]
@@ -64,25 +86,37 @@ def test_queue_positions_stop_and_resume(reg):
     assert steps[0] <= stopped_at
 
 
-def test_cancel_a_queued_job(reg):
+def test_cancel_a_queued_job_then_start_it_afresh(reg):
     a = reg.submit("a", spec(epochs=20))
     b = reg.submit("b", spec())
     reg.stop(b)
     assert reg.status(b).state == "stopped"
     reg.stop(a)
     wait(reg, a, ("stopped",))
+    with pytest.raises(JobError, match="epochs must be >= 1"):
+        reg.resume(b, epochs=-1)
+    assert reg.status(b).state == "stopped"
+    reg.resume(b)  # it never saved a checkpoint: there is nothing to resume from, so it starts afresh
+    assert reg.status(b).spec.resume is None
+    st = wait(reg, b, ("done", "failed"))
+    assert st.state == "done", st.error
 
 
-BAD = [
-    ({**spec(), "dataset": "folder:/no/such/folder"}, "is not a folder"),
-    ({**spec(), "model": {"arch": "mlp", "latent_dim": 2, "likelihood": "gaussian", "learn_sigma": True},
-      "train": {"epochs": 50, "lr": 1e6, "batch_size": 32}}, "loss became"),
-    ({**spec(), "model": {"arch": "mlp", "latent_dim": 500}}, "latent_dim"),
-]
+def _no_state_checkpoint(tmp_path):
+    """A checkpoint folder without training state (like a shipped model) for a job to try to resume."""
+    s = spec()
+    ck = tmp_path / "final-only"
+    checkpoint.save(ck, build_model(s.model), "shapes")
+    return dataclasses.replace(s, resume=str(ck))
 
 
-def test_failures_are_reported_and_the_registry_keeps_running(reg):
-    bad = [(reg.submit(f"bad{i}", s), message) for i, (s, message) in enumerate(BAD)]
+def test_failures_are_reported_and_the_registry_keeps_running(reg, tmp_path):
+    bad_specs = [
+        (spec(dataset="folder:/no/such/folder"), "is not a folder"),
+        (spec(epochs=50, lr=1e6, batch_size=32, model={"likelihood": "gaussian", "learn_sigma": True}), "loss became"),
+        (_no_state_checkpoint(tmp_path), "has no training state"),
+    ]
+    bad = [(reg.submit(f"bad{i}", s), message) for i, (s, message) in enumerate(bad_specs)]
     good = reg.submit("good", spec())
     for job_id, message in bad:
         st = wait(reg, job_id, ("failed", "done"))
@@ -117,3 +151,37 @@ def test_existing_name_needs_overwrite(tmp_path):
     with pytest.raises(JobError, match="already exists"):
         validate_name("taken", tmp_path)
     assert validate_name("taken", tmp_path, overwrite=True) == (tmp_path / "taken").resolve()
+
+
+def test_the_monitor_skips_malformed_event_lines(tmp_path, capsys):
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    good_start = Started(epochs=2, steps_per_epoch=4, data="shapes", resumed_from_epoch=0, resumed_step=0)
+    step = Step(epoch=1, epochs=2, step=1, epoch_step=1, steps_per_epoch=4, recon=50.0, kl=3.0, loss=53.0,
+                kl_weight=1.0, samples_per_s=900.0, eta_s=2.0)
+    epoch = Epoch(epoch=1, epochs=2, train={"neg_elbo": 53.0}, test=None, seconds=1.0, samples_per_s=900.0,
+                  eta_s=1.0, image="epoch-1.png")
+    lines = [good_start.to_line(), "not json\n", '{"type": "step", "epoch": 1}\n', '{"type": "teleport"}\n',
+             step.to_line(), epoch.to_line()]
+    (job_dir / "events.jsonl").write_text("".join(lines))
+    reg = JobRegistry(tmp_path / "jobs", tmp_path / "models", poll_s=60)
+    try:
+        job = JobStatus(id="j1", name="n", spec=spec(), job_dir=str(job_dir))
+        reg._read_events(job)
+    finally:
+        reg.close()
+    assert (job.steps_per_epoch, job.epochs, job.data) == (4, 2, "shapes")
+    assert job.steps == [(1, 50.0, 3.0)] and job.step == 1 and job.eta_s == 1.0
+    assert job.epoch_log == [{"epoch": 1, "train": {"neg_elbo": 53.0}, "test": None, "seconds": 1.0,
+                              "image": "epoch-1.png"}]
+    err = capsys.readouterr().err
+    assert err.count("skipped a bad event line") == 3
+    assert "not a JSON line" in err and "missing" in err and "unknown event type 'teleport'" in err
+
+
+def test_a_worker_given_a_bad_spec_reports_why(tmp_path):
+    (tmp_path / "spec.json").write_text(spec().to_json().replace('"limit"', '"limt"'))
+    assert worker.run(tmp_path) == 1  # fails while reading the spec: before it lowers its priority or trains
+    events = [parse_line(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert len(events) == 1 and isinstance(events[0], Failed)
+    assert "unknown DataSpec key(s): limt" in events[0].error
