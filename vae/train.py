@@ -40,9 +40,19 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: ...)" only to flags whose help does not already say it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False):
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m vae.train", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=_DefaultsFormatter)
     d = p.add_argument_group("data")
     d.add_argument("--dataset", default="shapes", help=f"dataset name: {', '.join(dataset_names())}")
     d.add_argument("--data-dir",
