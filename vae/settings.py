@@ -37,6 +37,22 @@ ENVIRONMENT: tuple[Variable, ...] = (
              "where uploaded zip datasets are unpacked"),
     Variable("VAE_MAX_JOBS", "one per two CPU cores (1 on 2 cores)", "training jobs that run at once; the rest queue"),
     Variable("VAE_APP_THREADS", "1", "torch threads of the app server (requests decode one image or a small batch)"),
+    Variable("VAE_MODE", "`local`", "deployment mode: `local` (one user, today's behaviour), `classroom` (anonymous "
+             "students in private workspaces, an optional teacher), `public` (explore only: no training, no uploads "
+             "of datasets)"),
+    Variable("VAE_TEACHER_TOKEN", "unset (no teacher)", "classroom mode: whoever enters this token in the sidebar "
+             "sees every job, can stop any and publish a student's model to the class (at least 12 characters)"),
+    Variable("VAE_JOBS_PER_WORKSPACE", "20 (classroom: 2; public: 0)", "queued + running training jobs per workspace"),
+    Variable("VAE_MAX_EPOCHS", "500 (classroom: 50)", "epochs one job may train to"),
+    Variable("VAE_MAX_BATCH", "4096 (classroom: 1024)", "largest batch size"),
+    Variable("VAE_MAX_TRAIN_VALUES", "400,000,000 (classroom: 60,000,000)", "images x channels x height x width of "
+             "a training set, checked before any data is loaded (full MNIST is 47,040,000)"),
+    Variable("VAE_JOB_TIME_LIMIT_S", "0 = none (classroom: 1800)", "wall-clock seconds one job may run before it "
+             "is stopped (and can be resumed)"),
+    Variable("VAE_UPLOADS_QUOTA_MB", "2000 (classroom: 500)", "disk for unpacked zip datasets, all workspaces "
+             "together; the oldest unused are removed first"),
+    Variable("VAE_UPLOADS_MAX_AGE_H", "168 (classroom: 24)", "unpacked zip datasets unused for this many hours "
+             "are removed"),
     Variable("VAE_CHROMIUM", "`chromium` on the PATH, else `/usr/bin/chromium`", "browser for tests and benchmarks"),
     Variable("VAE_REQUIRE_BROWSER", "unset", "tests only: set (as `.ci/run` does) to fail, not skip, without "
              "Chromium and Node"),
@@ -103,6 +119,72 @@ def app_threads(environ: Mapping[str, str] | None = None) -> int:
     return _positive_int("VAE_APP_THREADS", environ, 1)
 
 
+MODES = ("local", "classroom", "public")
+
+
+def mode(environ: Mapping[str, str] | None = None) -> str:
+    """``$VAE_MODE``: ``local`` (default), ``classroom`` or ``public``."""
+    value = (_env(environ).get("VAE_MODE") or "local").strip().lower()
+    if value not in MODES:
+        raise SettingsError(f"VAE_MODE must be one of {', '.join(MODES)}, got {value!r}")
+    return value
+
+
+def teacher_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """``$VAE_TEACHER_TOKEN`` (None when unset); short tokens are refused, as guessable."""
+    token = _env(environ).get("VAE_TEACHER_TOKEN") or None
+    if token is not None and len(token) < 12:
+        raise SettingsError("VAE_TEACHER_TOKEN must be at least 12 characters long (it is the teacher's password)")
+    return token
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the services layer allows one workspace (see the README's settings table)."""
+
+    jobs_per_workspace: int
+    max_epochs: int
+    max_batch_size: int
+    max_train_values: int
+    job_time_limit_s: int
+    uploads_quota_mb: int
+    uploads_max_age_h: int
+
+
+_LIMIT_DEFAULTS = {
+    "local": Limits(20, 500, 4096, 400_000_000, 0, 2000, 168),
+    "classroom": Limits(2, 50, 1024, 60_000_000, 1800, 500, 24),
+    "public": Limits(0, 50, 1024, 60_000_000, 1800, 0, 24),
+}
+_LIMIT_VARS = {"jobs_per_workspace": "VAE_JOBS_PER_WORKSPACE", "max_epochs": "VAE_MAX_EPOCHS",
+               "max_batch_size": "VAE_MAX_BATCH", "max_train_values": "VAE_MAX_TRAIN_VALUES",
+               "job_time_limit_s": "VAE_JOB_TIME_LIMIT_S", "uploads_quota_mb": "VAE_UPLOADS_QUOTA_MB",
+               "uploads_max_age_h": "VAE_UPLOADS_MAX_AGE_H"}
+
+
+def limits(environ: Mapping[str, str] | None = None) -> Limits:
+    """The mode's default limits, each overridable by its variable (0 allowed: none / off)."""
+    base = _LIMIT_DEFAULTS[mode(environ)]
+    values = {}
+    for field_name, var in _LIMIT_VARS.items():
+        default = getattr(base, field_name)
+        raw = _env(environ).get(var)
+        values[field_name] = default if not raw else _non_negative_int(var, raw)
+    if mode(environ) == "public":
+        values["jobs_per_workspace"] = 0  # public mode never trains
+    return Limits(**values)
+
+
+def _non_negative_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < 0:
+        raise SettingsError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
 def chromium(environ: Mapping[str, str] | None = None) -> str:
     """The browser the tests and benchmarks drive."""
     import shutil
@@ -122,5 +204,6 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-__all__ = ["ENVIRONMENT", "SettingsError", "Variable", "app_threads", "chromium", "data_dir", "jobs_dir",
-           "markdown_table", "max_jobs", "require_browser", "uploads_dir", "user_data_dir", "user_models_dir"]
+__all__ = ["ENVIRONMENT", "MODES", "Limits", "SettingsError", "Variable", "app_threads", "chromium", "data_dir",
+           "jobs_dir", "limits", "markdown_table", "max_jobs", "mode", "require_browser", "teacher_token",
+           "uploads_dir", "user_data_dir", "user_models_dir"]

@@ -64,3 +64,24 @@ def test_no_other_module_reads_the_environment():
 def test_readme_documents_every_variable():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert settings.markdown_table() in readme
+
+
+def test_modes_and_their_limits():
+    assert settings.mode({}) == "local"
+    assert settings.mode({"VAE_MODE": " Classroom "}) == "classroom"
+    with pytest.raises(settings.SettingsError, match="VAE_MODE"):
+        settings.mode({"VAE_MODE": "party"})
+    local, room = settings.limits({}), settings.limits({"VAE_MODE": "classroom"})
+    assert room.jobs_per_workspace < local.jobs_per_workspace and room.max_epochs < local.max_epochs
+    assert room.max_train_values >= 60_000 * 784  # full MNIST still trains in a classroom
+    assert settings.limits({"VAE_MODE": "public", "VAE_JOBS_PER_WORKSPACE": "5"}).jobs_per_workspace == 0
+    assert settings.limits({"VAE_MODE": "classroom", "VAE_MAX_EPOCHS": "7"}).max_epochs == 7
+    with pytest.raises(settings.SettingsError, match="VAE_MAX_BATCH"):
+        settings.limits({"VAE_MAX_BATCH": "-3"})
+
+
+def test_teacher_token_must_not_be_guessable():
+    assert settings.teacher_token({}) is None
+    assert settings.teacher_token({"VAE_TEACHER_TOKEN": "correct-horse-battery"}) == "correct-horse-battery"
+    with pytest.raises(settings.SettingsError, match="12 characters"):
+        settings.teacher_token({"VAE_TEACHER_TOKEN": "1234"})
