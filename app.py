@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from services import preprocess
-from ui import state
+from ui import session, state
 from vae import settings
 
 # Uploads: Pillow raises (not warns) above this many pixels; Streamlit's own size cap is in
@@ -30,7 +30,9 @@ PAGES = [
 ]
 
 st.sidebar.title("VAE Latent Lab")
+session.mount_workspace()
+session.sidebar()
 entry = state.model_picker()
 if entry is not None:
-    st.sidebar.caption(f"Trained on **{entry.dataset}** · {entry.latent_dim} latent dims · {entry.arch}")
+    st.sidebar.caption(f"Trained on **{entry.dataset_label}** · {entry.latent_dim} latent dims · {entry.arch}")
 st.navigation(PAGES).run()

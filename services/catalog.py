@@ -1,13 +1,16 @@
-"""The model catalog: shipped checkpoints in ``models/`` and the user's own trained models.
+"""The model catalog: shipped checkpoints in ``models/``, the models a teacher published to the
+class, and the asking actor's own trained models (:mod:`services.workspace` says where each lives).
 
-User models live in ``$VAE_USER_MODELS`` (default ``~/.local/share/vae-latent-lab/models``),
-never in the shipped folder.
+User models live under ``$VAE_USER_MODELS`` (default ``~/.local/share/vae-latent-lab/models``),
+never in the shipped folder. Shipped names are reserved and always win a name lookup.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.workspace import CLASS_DIR, LOCAL, WORKSPACE_PREFIX, Actor, class_dir, models_dir_for
 from vae.checkpoint import CheckpointError, read_card
 from vae.settings import user_models_dir
 
@@ -21,7 +24,7 @@ class ModelEntry:
 
     name: str
     path: Path
-    shipped: bool
+    origin: str  # "shipped", "class" (published by the teacher) or "yours"
     dataset: str
     arch: str
     latent_dim: int
@@ -29,32 +32,72 @@ class ModelEntry:
     mtime: float
 
     @property
+    def shipped(self) -> bool:
+        return self.origin == "shipped"
+
+    @property
+    def dataset_label(self) -> str:
+        """The dataset as the browser may see it: a registry name, or 'folder NAME' (never a path)."""
+        return dataset_label(self.dataset)
+
+    @property
     def label(self) -> str:
         score = f", test -ELBO {self.neg_elbo:.1f}" if self.neg_elbo is not None else ""
-        origin = "" if self.shipped else " (yours)"
-        return f"{self.name}{origin}: {self.dataset}, {self.latent_dim}-D {self.arch}{score}"
+        origin = {"shipped": "", "class": " (class)", "yours": " (yours)"}[self.origin]
+        return f"{self.name}{origin}: {self.dataset_label}, {self.latent_dim}-D {self.arch}{score}"
 
 
-def _entry(path: Path, shipped: bool) -> ModelEntry:
+def dataset_label(name: str) -> str:
+    """``folder:/srv/x/datasets/zip-ab12`` -> ``folder zip-ab12``; other names as they are, with
+    anything but letters, digits and ``-_.:`` replaced (card text is not trusted)."""
+    if name.startswith("folder:"):
+        name = "folder " + Path(name[len("folder:"):]).name
+    return re.sub(r"[^\w .:-]", "_", name)[:80]
+
+
+def _entry(path: Path, origin: str) -> ModelEntry:
     card = read_card(path)
     metrics = card.get("metrics") or {}
     model = card.get("model") or {}
-    return ModelEntry(name=path.name, path=path, shipped=shipped, dataset=str(card.get("dataset", "?")),
+    return ModelEntry(name=path.name, path=path, origin=origin, dataset=str(card.get("dataset", "?")),
                       arch=str(model.get("arch", "?")), latent_dim=int(model.get("latent_dim", 0)),
                       neg_elbo=metrics.get("neg_elbo"), mtime=(path / "model.safetensors").stat().st_mtime
                       if (path / "model.safetensors").exists() else 0.0)
 
 
-def list_models(shipped_dir: Path | None = None, user_dir: Path | None = None) -> tuple[list[ModelEntry], list[str]]:
-    """All readable checkpoints (shipped first, then the user's by name) and one problem line per
-    folder that could not be read."""
-    entries, problems = [], []
-    for root, shipped in ((shipped_dir or SHIPPED_DIR, True), (user_dir or user_models_dir(), False)):
+def model_roots(actor: Actor | None = LOCAL, shipped_dir: Path | None = None,
+                user_dir: Path | None = None) -> list[tuple[Path, str]]:
+    """The folders ``actor`` sees, in lookup order, with their origin: shipped, the class's
+    published models, then the actor's own (none for ``actor=None``: nobody, or not known yet)."""
+    root = Path(user_dir) if user_dir is not None else user_models_dir()
+    roots = [(Path(shipped_dir or SHIPPED_DIR), "shipped"), (class_dir(root), "class")]
+    return roots if actor is None else [*roots, (models_dir_for(actor, root), "yours")]
+
+
+def _is_model_folder(path: Path, origin: str) -> bool:
+    """A checkpoint folder to list (not hidden; in the user root, not a workspace or class folder)."""
+    if not path.is_dir() or path.name.startswith("."):
+        return False
+    return origin != "yours" or not (path.name == CLASS_DIR or path.name.startswith(WORKSPACE_PREFIX))
+
+
+def list_models(shipped_dir: Path | None = None, user_dir: Path | None = None,
+                actor: Actor | None = LOCAL) -> tuple[list[ModelEntry], list[str]]:
+    """The checkpoints ``actor`` may use, shipped first, then the class's, then their own (each
+    by name), and one problem line per folder that could not be read. A name already listed
+    (a shipped one) is never listed again: shipped models always win a name lookup."""
+    entries: list[ModelEntry] = []
+    problems: list[str] = []
+    seen: set[str] = set()
+    for root, origin in model_roots(actor, shipped_dir, user_dir):
         if not root.is_dir():
             continue
-        for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in sorted(p for p in root.iterdir() if _is_model_folder(p, origin)):
+            if path.name in seen:
+                continue
             try:
-                entries.append(_entry(path, shipped))
+                entries.append(_entry(path, origin))
+                seen.add(path.name)
             except (CheckpointError, OSError, ValueError, TypeError) as exc:
                 problems.append(f"{path.name}: {exc}")
     return entries, problems

@@ -13,8 +13,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from services.catalog import DEFAULT_MODEL, SHIPPED_DIR, ModelEntry, list_models
+from services.catalog import DEFAULT_MODEL, ModelEntry, list_models, model_roots
 from services.jobs import JobRegistry
+from services.redact import redact_paths
+from services.workspace import Actor
+from ui import session
 from vae import explore, settings
 from vae.checkpoint import Checkpoint, CheckpointError, load
 from vae.data.base import DatasetUnavailable, ImageData
@@ -66,10 +69,12 @@ def test_neg_elbos(path: str, mtime: float, dataset: str, limit: int = REFERENCE
     return explore.neg_elbo_dataset(model, load_data(dataset), generator(seed), limit=limit).numpy()
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _catalog(shipped_mtime: float, user_dir: str, user_mtime: float) -> tuple[list[ModelEntry], list[str]]:
-    del shipped_mtime, user_mtime  # cache keys only
-    return list_models(user_dir=Path(user_dir))
+@st.cache_data(show_spinner=False, max_entries=64)
+def _catalog(user_dir: str, workspace_id: str | None, has_own: bool,
+             mtimes: tuple[float, ...]) -> tuple[list[ModelEntry], list[str]]:
+    del mtimes  # cache key only
+    who = Actor(workspace=workspace_id) if has_own else None
+    return list_models(user_dir=Path(user_dir), actor=who)
 
 
 def _mtime(path: Path) -> float:
@@ -80,10 +85,14 @@ def _mtime(path: Path) -> float:
 
 
 def catalog() -> tuple[list[ModelEntry], list[str]]:
-    """Shipped and user models. Cached by the two folders' modification times: a checkpoint
-    saved, replaced or deleted (always a rename in the folder) shows at the next rerun."""
+    """The models this session may use: shipped, the class's and its own. Cached by the folders'
+    modification times: a checkpoint saved, replaced or deleted (always a rename in the folder)
+    shows at the next rerun. Problem lines carry folder names, never server paths."""
+    who = session.actor()
     user = settings.user_models_dir()
-    return _catalog(_mtime(SHIPPED_DIR), str(user), _mtime(user))
+    mtimes = tuple(_mtime(root) for root, _ in model_roots(who, user_dir=user))
+    entries, problems = _catalog(str(user), who.workspace if who else None, who is not None, mtimes)
+    return entries, [redact_paths(p) for p in problems]
 
 
 @dataclass
