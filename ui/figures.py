@@ -4,6 +4,7 @@ No Streamlit here, so each builder is unit-testable on its own.
 """
 from __future__ import annotations
 
+import html
 import io
 
 import numpy as np
@@ -64,7 +65,8 @@ def latent_scatter(points: np.ndarray, labels: np.ndarray, ids: np.ndarray, clas
                    axis_titles: tuple[str, str] = ("z0", "z1"), title: str = "") -> go.Figure:
     """WebGL scatter of (N, 2) points, one trace per class; ``customdata`` holds dataset ids."""
     fig = go.Figure()
-    for k, name in enumerate(classes):
+    for k, raw in enumerate(classes):
+        name = html.escape(str(raw))  # class names may come from an uploaded zip's folder names
         sel = labels == k
         if not sel.any():
             continue

@@ -118,3 +118,13 @@ def test_positions_of_maps_official_ids_to_loaded_positions():
 def test_explained_text_names_each_axis_and_the_total():
     text = fm.explained_text([0.412, 0.18])
     assert "PC1 41.2%" in text and "PC2 18.0%" in text and "59.2% together" in text
+
+
+def test_class_names_from_uploads_are_escaped_in_the_chart():
+    from ui import figures
+
+    evil = '<img src=x onerror="alert(1)">'
+    fig = figures.latent_scatter(np.zeros((2, 2)), np.array([0, 1]), np.array([5, 6]), ("ok", evil))
+    trace = fig.data[1]
+    assert "<img" not in trace.name and "<img" not in trace.hovertemplate
+    assert "&lt;img" in trace.name
