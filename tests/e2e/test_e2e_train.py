@@ -2,6 +2,8 @@
 then pick the finished model in the sidebar and explore it."""
 import re
 
+from playwright.sync_api import expect
+
 from harness.browser import open_page, wait_ready
 
 
@@ -33,7 +35,7 @@ def test_train_a_shapes_model_and_explore_it(page, app_url):
     page.goto(job_url)  # ... and come back by the job's URL (as after a reload)
     wait_ready(page)
     page.get_by_text("Saved as e2e-shapes").wait_for(timeout=120_000)
-    assert page.get_by_text("test images, their reconstructions, prior samples").first.is_visible()
+    expect(page.get_by_text("test images, their reconstructions, prior samples").first).to_be_visible()
 
     picker = page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]')
     picker.click()
@@ -44,5 +46,5 @@ def test_train_a_shapes_model_and_explore_it(page, app_url):
     wait_ready(page)
     sliders = page.locator('[data-testid="liveSlider"]')
     sliders.first.wait_for()  # the live component mounts once its decoder has arrived
-    assert sliders.count() == 2  # the new 2-D model's live sliders on the Decode page
+    expect(sliders).to_have_count(2)  # the new 2-D model's live sliders on the Decode page
     assert page.locator('[data-testid="stException"]').count() == 0
