@@ -48,21 +48,21 @@ def _click_a_point(page) -> tuple[int, list[int]]:
 
 def test_clicking_a_point_shows_original_and_reconstruction(page, app_url):
     open_page(page, app_url, "latent_map", "model=mnist-2d")
-    assert page.get_by_role("heading", name="Latent map: where the test images land").is_visible()
+    expect(page.get_by_role("heading", name="Latent map: where the test images land")).to_be_visible()
     chart = page.locator(CHART)
     chart.wait_for()
-    assert page.locator('[data-testid="stAlertContentInfo"]').get_by_text("Click a point").is_visible()
+    expect(page.locator('[data-testid="stAlertContentInfo"]').get_by_text("Click a point")).to_be_visible()
     picked, near = _click_a_point(page)
     assert picked in near, f"the app shows #{picked}, which is not among the points clicked on ({near})"
     main = page.locator('[data-testid="stMainBlockContainer"]')
-    assert main.get_by_text(f"original #{picked}").is_visible()
-    assert main.get_by_text("reconstruction", exact=True).is_visible()
+    expect(main.get_by_text(f"original #{picked}")).to_be_visible()
+    expect(main.get_by_text("reconstruction", exact=True)).to_be_visible()
     images = main.locator('[data-testid="stImage"] img')
-    assert images.count() >= 3  # original, reconstruction, manifold grid
+    expect(images.nth(2)).to_be_visible()  # original, reconstruction, manifold grid
     for k in range(2):  # the original and its reconstruction really loaded
         images.nth(k).scroll_into_view_if_needed()
         page.wait_for_function("im => im.complete && im.naturalWidth > 0", arg=images.nth(k).element_handle())
-    assert main.get_by_text(f"Ellipse: posterior of #{picked}").is_visible()
+    expect(main.get_by_text(f"Ellipse: posterior of #{picked}")).to_be_visible()
     # The redrawn map carries the posterior ellipse of the clicked point.
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')]"
                            ".some(gd => (gd.data || []).some(t => t.name === 'posterior ±2σ'))")

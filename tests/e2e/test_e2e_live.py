@@ -8,6 +8,8 @@ the server decodes it beside the pad and stars it on the map.
 """
 import re
 
+from playwright.sync_api import expect
+
 from harness.browser import open_page, wait_ready
 
 DATA_URL = "canvas => canvas.toDataURL()"
@@ -103,7 +105,7 @@ def test_dragging_on_the_latent_pad_and_pinning_a_point(page, app_url):
     shown = _numbers(readout.inner_text())
     assert abs(pinned[0] - shown[0]) < 0.006 and abs(pinned[1] - shown[1]) < 0.006
     assert pinned[0] < at_end[0] and pinned[1] < at_start[1]
-    assert page.get_by_role("button", name="Unpin").is_visible()
+    expect(page.get_by_role("button", name="Unpin")).to_be_visible()
     page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')]"
                            ".some(gd => (gd.data || []).some(t => t.name === 'pinned (latent pad)'))")
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -10,7 +10,7 @@ INDEX = "Test image (position in the loaded set)"
 
 def test_change_endpoint_and_download_gif(page, app_url):
     open_page(page, app_url, "morph")
-    assert page.get_by_role("heading", name="Morph: walk from one image to another").is_visible()
+    expect(page.get_by_role("heading", name="Morph: walk from one image to another")).to_be_visible()
     images = page.locator('[data-testid="stImage"] img')
     expect(images).to_have_count(4)  # start, strip, end, image at t
     strip_before = images.nth(1).get_attribute("src")

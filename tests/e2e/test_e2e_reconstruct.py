@@ -29,7 +29,7 @@ def _captions(page) -> list[str]:
 
 def test_upload_a_digit_then_a_bad_file(page, app_url, tmp_path):
     open_page(page, app_url, "reconstruct")
-    assert page.get_by_role("heading", name="Reconstruct: your own image through the VAE").is_visible()
+    expect(page.get_by_role("heading", name="Reconstruct: your own image through the VAE")).to_be_visible()
 
     good = tmp_path / "seven.png"
     _digit_png(good)
