@@ -9,11 +9,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui import fig_live, live, state, widgets
+from services import validate
+from ui import fig_live, inputs, live, state, widgets
 from vae import explore
 
 MAX_SLIDERS = 32
 RANGE = 3.0
+SEED_MAX = 2**31 - 1
 
 widgets.require_entrypoint()
 st.header("Decode: move through the latent space")
@@ -62,7 +64,7 @@ if st.session_state.get("decode_model") != model_key:  # a new model: start at t
 
 
 def _random() -> None:
-    gen = state.generator(st.session_state.get("decode_seed", 0))
+    gen = state.generator(validate.number(st.session_state.get("decode_seed"), 0, SEED_MAX, 0, integer=True))
     _set_all(torch.randn(D, generator=gen).numpy())
 
 
@@ -70,18 +72,23 @@ def _from_image() -> None:
     data = state.dataset_or_error(cur)
     if data is None:
         return
-    i = int(st.session_state.get("decode_index", 0)) % len(data)
+    i = validate.number(st.session_state.get("decode_index"), 0, None, 0, integer=True) % len(data)
     mean, _ = explore.encode_images(cur.model, data.float_images(slice(i, i + 1)))
     _set_all(mean[0].numpy())
     st.session_state["decode_source"] = f"encoded test image #{int(data.ids[i])} ({data.classes[int(data.labels[i])]})"
 
 
 def _released(values) -> None:
-    """A live slider was released: the browser sends the whole z (no new revision: it has it)."""
-    z = fig_live.parse_latent(values, D)
+    """A live slider was released: the browser sends the whole z (no new revision: it has it).
+    Only the shown dims come from the browser (clipped to the sliders' range); the hidden ones
+    keep the server's held values."""
+    z = validate.latent(values, D, limit=RANGE)
     if z is None:
         return
-    z = fig_live.clip_shown(z, shown, RANGE)
+    hidden = np.ones(D, dtype=bool)
+    hidden[list(shown)] = False
+    held = np.asarray(st.session_state.get("decode_hidden", []), dtype=np.float64)
+    z[hidden] = held[hidden] if held.shape == (D,) else 0.0
     st.session_state["decode_hidden"] = z.tolist()
     for d in shown:
         st.session_state[_key(d)] = float(z[d])
@@ -91,9 +98,9 @@ def controls() -> None:
     b1, b2 = st.columns(2)
     b1.button("Reset to 0", on_click=_set_all, args=(np.zeros(D),), use_container_width=True)
     b2.button("Random from prior", on_click=_random, use_container_width=True)
-    st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="decode_seed")
+    inputs.number_input("Seed", min_value=0, max_value=SEED_MAX, step=1, key="decode_seed")
     c1, c2 = st.columns([2, 1])
-    c1.number_input("Test image (position in the loaded set)", min_value=0, step=1, key="decode_index")
+    inputs.number_input("Test image (position in the loaded set)", min_value=0, step=1, key="decode_index", where=c1)
     c2.button("Encode it", on_click=_from_image, use_container_width=True)
     if len(order) > MAX_SLIDERS:
         st.caption(f"Showing the {MAX_SLIDERS} most active of {D} dimensions; the others stay at their "
@@ -114,7 +121,7 @@ def panel() -> None:
                          on_release=_released, limit=RANGE, step=0.05)
         else:
             for d in shown:
-                z[d] = st.slider(f"z{d}  (KL {kl[d]:.2f})", -RANGE, RANGE, step=0.05, key=_key(d))
+                z[d] = inputs.slider(f"z{d}  (KL {kl[d]:.2f})", -RANGE, RANGE, step=0.05, key=_key(d))
     with left:
         if live_dec.ok:
             live.view(live_dec, "decode", held, rev, key="decode_live_view", size=336,
@@ -125,7 +132,7 @@ def panel() -> None:
             widgets.show(explore.decode(cur.model, torch.from_numpy(z))[0], 336, caption="decoded image")
         if st.session_state.get("decode_source"):
             st.caption(f"Started from {st.session_state['decode_source']}.")
-        dim = st.selectbox("Traversal: dimension", shown, format_func=lambda d: f"z{d}", key="decode_traverse")
+        dim = inputs.selectbox("Traversal: dimension", shown, format_func=lambda d: f"z{d}", key="decode_traverse")
         strip = explore.traversal(cur.model, torch.from_numpy(z), dim, torch.linspace(-RANGE, RANGE, 9))
         widgets.show_grid(strip, ncol=9, scale=2, caption=f"z{dim} from −3 to +3, others as above")
 

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import figures, state, widgets
+from services import validate
+from ui import figures, inputs, state, widgets
 from vae import explore
 
 GRID_SIZES = (4, 6, 8, 10)
+SEED_MAX = 2**31 - 1
 SHOW_SCALE = 4  # nearest-neighbour upscaling of the mosaic, on screen and in the PNG
 
 widgets.require_entrypoint()
@@ -33,13 +35,15 @@ if cur is None:
 
 
 def _next_seed() -> None:
-    st.session_state["generate_seed"] = (int(st.session_state.get("generate_seed", 0)) + 1) % 2**31
+    seed = validate.number(st.session_state.get("generate_seed"), 0, SEED_MAX, 0, integer=True)
+    st.session_state["generate_seed"] = (seed + 1) % (SEED_MAX + 1)
 
 
 c1, c2, c3, c4 = st.columns([2, 3, 2, 2], vertical_alignment="bottom")
-seed = c1.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="generate_seed")
-temperature = c2.slider("Temperature T", 0.1, 2.0, 1.0, step=0.05, key="generate_temperature")
-k = c3.selectbox("Grid size", GRID_SIZES, index=2, format_func=lambda s: f"{s} × {s}", key="generate_grid")
+seed = inputs.number_input("Seed", min_value=0, max_value=SEED_MAX, step=1, key="generate_seed", where=c1)
+temperature = inputs.slider("Temperature T", 0.1, 2.0, 1.0, step=0.05, key="generate_temperature", where=c2)
+k = inputs.selectbox("Grid size", GRID_SIZES, index=2, format_func=lambda s: f"{s} × {s}", key="generate_grid",
+                     where=c3)
 c4.button("New samples", on_click=_next_seed, icon=":material/casino:", use_container_width=True)
 
 images = explore.sample_prior(cur.model, k * k, state.generator(seed), temperature)

@@ -7,8 +7,9 @@ import numpy as np
 import streamlit as st
 import torch
 
+from services import validate
 from ui import fig_latent_map as fm
-from ui import fig_live, figures, live, state, widgets
+from ui import fig_live, figures, inputs, live, state, widgets
 from vae import explore
 
 MAP_KEY = "latent_map_chart"
@@ -64,6 +65,7 @@ plane = cur.plane()  # the 2-D plane drawn: z itself for D = 2, the PCA plane of
 model_key = str(cur.entry.path)
 points = plane.coords(enc["mean"]).numpy()  # (N, 2)
 grid_box = plane.box(LOW, HIGH)
+pad_extent = fig_live.pad_extent(points, grid_box)  # the pad's square, as pad_payload draws it
 
 
 def _selection() -> list[int]:
@@ -87,14 +89,15 @@ def _pinned() -> dict | None:
 
 
 def _pin(value) -> None:
-    """Pin the plane point the browser sent (ignored unless it is two finite numbers)."""
-    point = fig_live.parse_latent(value, 2)
+    """Pin the plane point the browser sent (ignored unless it is two finite numbers; clipped
+    into the pad's extent)."""
+    point = validate.plane_point(value, pad_extent)
     if point is not None:
         st.session_state[PIN_KEY] = {"model": model_key, "plane": point.tolist(), "z": plane.to_z(point).tolist()}
 
 
 def _pin_from_sliders() -> None:
-    _pin([st.session_state["latent_pad_a"], st.session_state["latent_pad_b"]])
+    _pin([st.session_state.get("latent_pad_a"), st.session_state.get("latent_pad_b")])
 
 
 def _unpin() -> None:
@@ -177,7 +180,7 @@ def _server_pad(reason: str, axes: tuple[str, str], extent: list[float]) -> None
         lo, hi = round(extent[2 * k], 2), round(extent[2 * k + 1], 2)
         if key not in st.session_state or not lo <= st.session_state[key] <= hi:
             st.session_state[key] = float(np.clip(pinned["plane"][k] if pinned else 0.0, lo, hi))
-        st.slider(name, lo, hi, step=0.01, key=key, on_change=_pin_from_sliders)
+        inputs.slider(name, lo, hi, step=0.01, key=key, on_change=_pin_from_sliders)
 
 
 def pad_panel() -> None:
@@ -212,7 +215,7 @@ def pad_panel() -> None:
 @st.fragment
 def manifold_panel() -> None:
     st.subheader("Manifold: decode a grid over the map")
-    n = st.slider("Grid size (n × n images)", 10, 25, 15, key=GRID_KEY)
+    n = inputs.slider("Grid size (n × n images)", 10, 25, 15, key=GRID_KEY)
     images, values = explore.manifold(cur.model, plane, n, low=LOW, high=HIGH)
     st.markdown(fm.manifold_text(plane, values.numpy()))
     x, y = plane.axis_names

@@ -5,7 +5,7 @@ import streamlit as st
 import torch
 
 from services import preprocess
-from ui import figures, state, widgets
+from ui import figures, inputs, state, widgets
 from vae import explore
 
 SOURCES = ("Test image", "Random of a class", "Upload")
@@ -51,9 +51,9 @@ def _from_dataset(i: int) -> tuple[torch.Tensor, str]:
 
 def _random_of_class(side: str) -> tuple[torch.Tensor, str] | None:
     c1, c2 = st.columns(2)
-    k = c1.selectbox("Class", range(len(data.classes)), format_func=lambda j: data.classes[j],
-                     key=f"morph_{side}_class_{dataset}")
-    seed = c2.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=f"morph_{side}_seed")
+    k = inputs.selectbox("Class", range(len(data.classes)), format_func=lambda j: data.classes[j],
+                         key=f"morph_{side}_class_{dataset}", where=c1)
+    seed = inputs.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=f"morph_{side}_seed", where=c2)
     try:
         i = explore.pick_of_class(data.labels, k, state.generator(seed))
     except ValueError as exc:
@@ -81,11 +81,11 @@ def _uploaded(side: str) -> tuple[torch.Tensor, str] | None:
 def endpoint(side: str, title: str, default: int) -> tuple[torch.Tensor, str] | None:
     """The widgets for one end of the morph; returns its (C, H, W) image and caption, or None."""
     st.subheader(title)
-    source = st.radio("Source", SOURCES, horizontal=True, key=f"morph_{side}_source")
+    source = inputs.radio("Source", SOURCES, horizontal=True, key=f"morph_{side}_source")
     if source == "Test image":
         st.session_state.setdefault(f"morph_{side}_index", default)
-        i = st.number_input("Test image (position in the loaded set)", min_value=0, step=1,
-                            key=f"morph_{side}_index")
+        i = inputs.number_input("Test image (position in the loaded set)", min_value=0, step=1,
+                                key=f"morph_{side}_index")
         return _from_dataset(int(i))
     if source == "Random of a class":
         return _random_of_class(side)
@@ -101,9 +101,9 @@ if any(e is None for e in ends):
 (x0, cap0), (x1, cap1) = ends
 
 c1, c2 = st.columns(2)
-method = c1.radio("Interpolation", list(METHODS), format_func=METHODS.__getitem__, horizontal=True,
-                  key="morph_method")
-steps = c2.slider("Steps in the strip (N)", 3, 16, 8, key="morph_steps")
+method = inputs.radio("Interpolation", list(METHODS), format_func=METHODS.__getitem__, horizontal=True,
+                      key="morph_method", where=c1)
+steps = inputs.slider("Steps in the strip (N)", 3, 16, 8, key="morph_steps", where=c2)
 
 z, _ = explore.encode_images(cur.model, torch.stack([x0, x1]))
 frames = explore.decode(cur.model, explore.interpolate(z[0], z[1], steps, method))
@@ -121,7 +121,7 @@ st.caption(f"Start: {cap0}. End: {cap1}.")
 @st.fragment
 def at_t(z0: torch.Tensor, z1: torch.Tensor, method: str) -> None:
     """A slider over t and the single decoded image there, large."""
-    t = st.slider("t (0 = start, 1 = end)", 0.0, 1.0, 0.5, step=0.01, key="morph_t")
+    t = inputs.slider("t (0 = start, 1 = end)", 0.0, 1.0, 0.5, step=0.01, key="morph_t")
     img = explore.decode(cur.model, explore.interpolate_at(z0, z1, t, method))[0]
     widgets.show(img, 280, caption=f"decoded at t = {t:.2f}")
 

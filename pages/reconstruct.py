@@ -7,7 +7,7 @@ import torch
 
 from services import preprocess
 from ui import fig_latent_map as fm
-from ui import fig_reconstruct, figures, state, widgets
+from ui import fig_reconstruct, figures, inputs, state, widgets
 from vae import explore
 
 UPLOAD, TEST = "Upload a file", "Try a test image"
@@ -45,16 +45,16 @@ cur, data = state.require_model_and_data()
 cfg = cur.ckpt.config
 shape = (cfg.channels, cfg.height, cfg.width)
 
-source = st.radio("Image", [UPLOAD, TEST], horizontal=True, key="recon_source")
+source = inputs.radio("Image", [UPLOAD, TEST], horizontal=True, key="recon_source")
 c1, c2, c3 = st.columns([2, 2, 1])
 default = preprocess.default_style(cur.entry.dataset)
-style = c1.selectbox("Preparation", preprocess.STYLES, index=preprocess.STYLES.index(default),
-                     format_func=STYLE_LABELS.__getitem__, key=f"recon_style_{cur.entry.dataset}",
-                     help=f"The default matches how {cur.entry.dataset} images were made.")
-invert = c2.radio("Invert to white on black", preprocess.INVERT, horizontal=True, key="recon_invert",
-                  help="auto: invert when the border is light (dark ink on white paper).")
-seed = c3.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="recon_seed",
-                       help="Seeds the posterior samples behind −ELBO.")
+style = inputs.selectbox("Preparation", preprocess.STYLES, index=preprocess.STYLES.index(default),
+                         format_func=STYLE_LABELS.__getitem__, key=f"recon_style_{cur.entry.dataset}",
+                         help=f"The default matches how {cur.entry.dataset} images were made.", where=c1)
+invert = inputs.radio("Invert to white on black", preprocess.INVERT, horizontal=True, key="recon_invert",
+                      help="auto: invert when the border is light (dark ink on white paper).", where=c2)
+seed = inputs.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="recon_seed",
+                           help="Seeds the posterior samples behind −ELBO.", where=c3)
 
 if source == UPLOAD:
     uploaded = st.file_uploader("Image file (PNG, JPEG, WebP, BMP or GIF; up to 5 MB)", type=FILE_TYPES,
@@ -64,8 +64,8 @@ if source == UPLOAD:
         st.stop()
     raw, origin = uploaded.getvalue(), f"your file {uploaded.name}"
 else:
-    i = int(st.number_input(f"Test image (0 to {len(data) - 1})", min_value=0, max_value=len(data) - 1,
-                            step=1, key="recon_index"))
+    i = int(inputs.number_input(f"Test image (0 to {len(data) - 1})", min_value=0, max_value=len(data) - 1,
+                                step=1, key="recon_index"))
     raw = figures.png_bytes(figures.to_uint8(data.float_images(slice(i, i + 1))[0]))
     origin = f"test image #{int(data.ids[i])} ({data.classes[int(data.labels[i])]})"
 

@@ -27,18 +27,6 @@ def clip_shown(z: np.ndarray, shown: Sequence[int], limit: float) -> np.ndarray:
     return out
 
 
-def parse_latent(value: Any, dim: int) -> np.ndarray | None:
-    """A (dim,) float array from what the browser sent (a list of numbers), or None when it is
-    not exactly ``dim`` finite numbers."""
-    try:
-        z = np.asarray(value, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        return None
-    if z.shape != (dim,) or not np.isfinite(z).all():
-        return None
-    return z
-
-
 def pad_points(points: np.ndarray, labels: np.ndarray, k: int, generator: torch.Generator,
                decimals: int = 3) -> dict[str, list]:
     """At most ``k`` of the (N, 2) ``points`` drawn without replacement by ``generator``, as

@@ -18,10 +18,17 @@ first time a session needs a model, and again only when the browser asks (a "nee
 e.g. after the component's code changed). Python-side changes of z (Reset, Random, Encode)
 bump a revision number; the browser takes the server's z only when that number changes, so a
 rerun never undoes a drag in progress.
+
+Nothing the browser sends is trusted: a "need" resends only the component's own model, at most
+once per model per ``NEED_EVERY_S`` and ``NEED_MAX`` times per session (the weights are
+megabytes); a "failed" message is cut to ``FAILED_CHARS`` one-line characters and escaped, so
+it shows as plain text; z vectors and pins go to the page's callbacks, which check them with
+:mod:`services.validate`.
 """
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,13 +36,17 @@ from typing import Any
 
 import streamlit as st
 
-from services import export
+from services import export, validate
 
 from . import state
 
 LIVE_DIR = Path(__file__).with_name("live_assets")
 SENT_KEY = "_live_sent"  # model ids whose weights this session has put into component data
-FAILED_KEY = "_live_failed"  # model id -> the error the browser reported for it
+FAILED_KEY = "_live_failed"  # model id -> the error the browser reported for it (plain one-line text)
+NEED_KEY = "_live_need"  # the throttle log of "need" requests (services.validate.throttle)
+NEED_EVERY_S = 30.0  # a model's weights are resent at most once per this many seconds...
+NEED_MAX = 10  # ...and at most this many times per session
+FAILED_CHARS = 300
 
 
 def _source(name: str) -> str:
@@ -76,14 +87,15 @@ def exported(path: str, mtime: float, max_params: int) -> dict[str, Any]:
 
 def live_decoder(cur: state.Current) -> LiveDecoder:
     """Can the browser decode for the session's model? (Not when the exporter refuses it, or
-    when the browser reported an error for it in this session.)"""
+    when the browser reported an error for it in this session.) ``reason`` is Markdown-safe:
+    the browser's own message in it is escaped."""
     path, mtime = cur.key
     out = exported(path, mtime, export.MAX_PARAMS)
     if "reason" in out:
         return LiveDecoder(path, mtime, None, out["reason"])
     failed = st.session_state.get(FAILED_KEY, {}).get(out["id"])
     if failed:
-        return LiveDecoder(path, mtime, None, f"your browser could not run it ({failed})")
+        return LiveDecoder(path, mtime, None, f"your browser could not run it ({validate.markdown_escape(failed)})")
     return LiveDecoder(path, mtime, out["id"], None)
 
 
@@ -97,14 +109,22 @@ def _decoder_field(live: LiveDecoder) -> dict[str, Any] | None:
     return {"spec": out["spec"], "weights": out["weights"]}
 
 
-def _resend() -> None:
-    """The browser lacks a decoder: send the weights again on this run."""
-    st.session_state[SENT_KEY] = []
+def _on_need(model_id: str) -> Callable[[], None]:
+    """The browser lacks the decoder of ``model_id`` (the component's model, whatever id the
+    browser names): send the weights again on this run, unless that was done too recently or
+    too often in this session."""
+    def need() -> None:
+        log = st.session_state.setdefault(NEED_KEY, {})
+        if validate.throttle(log, model_id, time.monotonic(), NEED_EVERY_S, NEED_MAX):
+            sent = st.session_state.setdefault(SENT_KEY, [])
+            if model_id in sent:
+                sent.remove(model_id)
+    return need
 
 
 def _on_failed(key: str, model_id: str) -> Callable[[], None]:
     def failed() -> None:
-        message = str((st.session_state.get(key) or {}).get("failed") or "unknown error")[:300]
+        message = validate.plain_text((st.session_state.get(key) or {}).get("failed"), FAILED_CHARS)
         st.session_state.setdefault(FAILED_KEY, {})[model_id] = message
     return failed
 
@@ -115,14 +135,16 @@ def view(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, key: str
     sliders of the same ``channel`` move; about ``size`` px wide, nearest-neighbour."""
     data = {"kind": "view", "channel": channel, "model": live.model_id, "decoder": _decoder_field(live),
             "z": [float(v) for v in z], "rev": int(rev), "size": int(size), "caption": caption}
-    _COMPONENT(key=key, data=data, on_need_change=_resend, on_failed_change=_on_failed(key, str(live.model_id)))
+    _COMPONENT(key=key, data=data, on_need_change=_on_need(str(live.model_id)),
+               on_failed_change=_on_failed(key, str(live.model_id)))
 
 
 def sliders(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, dims: list[dict[str, Any]], key: str,
             on_release: Callable[[Any], None], limit: float = 3.0, step: float = 0.05) -> None:
     """One live slider per entry of ``dims`` (see :func:`ui.fig_live.slider_dims`) over
-    [-limit, limit], editing ``channel``'s z. ``on_release`` gets the whole z (a list, as sent
-    by the browser: validate it) when a slider is released, as a callback before the rerun."""
+    [-limit, limit], editing ``channel``'s z. ``on_release`` gets the whole z as sent by the
+    browser (anything: check it with :func:`services.validate.latent`) when a slider is
+    released, as a callback before the rerun."""
     def released() -> None:
         on_release((st.session_state.get(key) or {}).get("z"))
 
@@ -137,12 +159,13 @@ def pad(live: LiveDecoder, key: str, background: dict[str, Any], pinned: Sequenc
     """The latent pad: ``background`` from :func:`ui.fig_live.pad_payload`, the ``pinned``
     plane point or None, and ``basis`` ({"origin": (D,), "axes": [(D,), (D,)]}) mapping plane
     coordinates (a, b) to z = origin + a axes[0] + b axes[1] (None: z = (a, b)). ``on_pin``
-    gets the clicked plane point (a list, as sent by the browser: validate it)."""
+    gets the clicked plane point as sent by the browser (anything: check it with
+    :func:`services.validate.plane_point` and the pad's extent)."""
     def pinned_now() -> None:
         on_pin((st.session_state.get(key) or {}).get("pin"))
 
     data = {"kind": "pad", "model": live.model_id, "decoder": _decoder_field(live), **background,
             "pinned": None if pinned is None else [float(v) for v in pinned], "basis": basis,
             "pad_size": int(pad_size), "image_size": int(image_size)}
-    _COMPONENT(key=key, data=data, on_pin_change=pinned_now, on_need_change=_resend,
+    _COMPONENT(key=key, data=data, on_pin_change=pinned_now, on_need_change=_on_need(str(live.model_id)),
                on_failed_change=_on_failed(key, str(live.model_id)))

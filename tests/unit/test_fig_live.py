@@ -18,12 +18,6 @@ def test_clip_shown_keeps_the_held_dims():
     assert z.tolist() == [5.0, -7.0, 9.0]
 
 
-def test_parse_latent_accepts_only_d_finite_numbers():
-    assert fig_live.parse_latent([1, 2.5], 2).tolist() == [1.0, 2.5]
-    for bad in ([1.0], [1, 2, 3], ["a", 1], None, [float("nan"), 0], {"x": 1}):
-        assert fig_live.parse_latent(bad, 2) is None
-
-
 def test_pad_points_subsample_is_repeatable_and_keeps_labels():
     rng = np.random.default_rng(0)
     points, labels = rng.normal(size=(5000, 2)), rng.integers(0, 10, 5000)

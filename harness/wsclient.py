@@ -1,0 +1,236 @@
+"""A minimal client of Streamlit's websocket protocol, for server tests and load benches.
+
+It speaks to a running ``streamlit run app.py`` the way the browser does, without a browser:
+
+1. Connect to ``ws://HOST:PORT/_stcore/stream`` with the websocket subprotocol ``streamlit``
+   (the browser puts an XSRF token and a session id to resume after it in the same header;
+   a new session needs neither). The server opens a session and waits.
+2. Ask for a run: a binary ``BackMsg`` with ``rerun_script`` (a ``ClientState``):
+   ``query_string`` (without ``?``), ``page_name`` (the page's URL path, e.g. ``"morph"``; empty
+   for the default page) on the first request, later the ``page_script_hash`` the server named,
+   and ``widget_states``: one ``WidgetState`` per widget the client has a value for (only those
+   it sends are changed; the server keeps the others).
+3. Read binary ``ForwardMsg`` frames until ``script_finished``. A run begins with
+   ``new_session`` (its ``page_script_hash``); ``navigation`` names the page shown and lists
+   the pages (``url_pathname``, ``page_script_hash``); each ``delta`` puts one element
+   (``new_element``, a ``streamlit.proto.Element_pb2.Element``) or container (``add_block``)
+   at ``metadata.delta_path``. A status of ``FINISHED_EARLY_FOR_RERUN`` means the script
+   called ``st.rerun()`` (or a newer request replaced it): another run follows, so keep reading.
+4. For the next run, send ``rerun_script`` again with the changed widget states. A widget is
+   addressed by the ``id`` of its element (``$$ID-<hash>-<key>`` for a keyed widget), and its
+   value goes in the field its kind uses: see :func:`widget_state`. Triggers (buttons,
+   ``json_trigger_value``) count for one run only, so they are not kept for the next request.
+
+The server never sends a cached reference (``ref_hash``) here, since the client claims no
+cached messages. Only whole-page runs are requested (no ``fragment_id``). Used by
+tests/e2e/test_e2e_tampered.py.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.Element_pb2 import Element
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.NumberInput_pb2 import NumberInput
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from websockets.sync.client import ClientConnection, connect
+
+STREAM_PATH = "/_stcore/stream"
+SUBPROTOCOL = "streamlit"
+DONE = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR)
+_TRIGGER_FIELDS = ("trigger_value", "json_trigger_value", "string_trigger_value")
+TRIGGER_PREFIX = "$$STREAMLIT_INTERNAL_KEY"  # a bidi component's triggers: f"{PREFIX}_{id}__events"
+
+
+@dataclass
+class Run:
+    """What the server rendered in one completed run: elements by delta path, in arrival order."""
+
+    elements: dict[tuple[int, ...], Element] = field(default_factory=dict)
+    page_script_hash: str = ""
+    status: int | None = None
+    messages: int = 0  # ForwardMsgs read for this request
+    seconds: float = 0.0  # from sending the request to the run's end
+
+    def of_type(self, kind: str) -> list[Any]:
+        """The payloads of every element of ``kind`` (e.g. ``"number_input"``, ``"exception"``)."""
+        return [getattr(el, kind) for el in self.elements.values() if el.WhichOneof("type") == kind]
+
+    def widgets(self) -> list[tuple[str, Any]]:
+        """(kind, payload) of every element that has a widget id, in delta-path order."""
+        out = []
+        for path in sorted(self.elements):
+            kind = self.elements[path].WhichOneof("type")
+            payload = getattr(self.elements[path], kind) if kind else None
+            if getattr(payload, "id", ""):
+                out.append((kind, payload))
+        return out
+
+    def widget(self, key: str | None = None, label: str | None = None) -> tuple[str, Any]:
+        """(kind, payload) of the one widget with the user ``key`` (its id ends in ``-key``)
+        or, for a widget without a key, the ``label``."""
+        def wanted(p: Any) -> bool:
+            return p.id.endswith(f"-{key}") if key is not None else getattr(p, "label", None) == label
+
+        found = [(k, p) for k, p in self.widgets() if wanted(p)]
+        if len(found) != 1:
+            raise KeyError(f"expected one widget with key {key!r} / label {label!r}, found {len(found)}")
+        return found[0]
+
+    def component(self, key: str) -> tuple[Any, dict[str, Any]]:
+        """(payload, data) of the one st.components.v2 element keyed ``key``: data is the JSON
+        the component was given."""
+        kind, proto = self.widget(key)
+        assert kind == "bidi_component", f"{key} is a {kind}"
+        return proto, json.loads(proto.json or "null")
+
+    def exceptions(self) -> list[str]:
+        """``type: message`` of every exception element (an uncaught error; with the app's
+        ``client.showErrorDetails = "none"`` both are redacted)."""
+        return [f"{e.type}: {e.message}" for e in self.of_type("exception")]
+
+    def texts(self) -> list[str]:
+        """Every markdown body, alert body and image caption: the text a user reads."""
+        out = [m.body for m in self.of_type("markdown")] + [a.body for a in self.of_type("alert")]
+        return out + [img.caption for im in self.of_type("imgs") for img in im.imgs]
+
+
+def widget_state(kind: str, proto: Any, value: Any) -> WidgetState:
+    """The ``WidgetState`` a browser would send to set the widget (``kind``, ``proto`` as in
+    :meth:`Run.widget`) to ``value``, in the field that kind of widget uses on the wire:
+    number_input: ``int_value`` or ``double_value`` by its data type; slider: ``double_array_value``;
+    selectbox, radio: ``string_value`` (the option as shown, i.e. after format_func);
+    checkbox, toggle: ``bool_value``; button: ``trigger_value``."""
+    state = WidgetState(id=proto.id)
+    if kind == "number_input":
+        if proto.data_type == NumberInput.INT and isinstance(value, int):
+            state.int_value = value
+        else:
+            state.double_value = float(value)
+    elif kind == "slider":
+        state.double_array_value.data.extend(float(v) for v in (value if isinstance(value, list | tuple) else [value]))
+    elif kind in ("selectbox", "radio"):
+        state.string_value = str(value)
+    elif kind == "checkbox":
+        state.bool_value = bool(value)
+    elif kind == "button":
+        state.trigger_value = bool(value)
+    else:
+        raise ValueError(f"no wire encoding known here for a {kind}")
+    return state
+
+
+def component_state(proto: Any, values: dict[str, Any]) -> WidgetState:
+    """A components.v2 element's state, as the browser's ``setStateValue`` sends it: the whole
+    state object (every name set so far) as ``json_value``."""
+    return WidgetState(id=proto.id, json_value=json.dumps(values))
+
+
+def component_trigger(proto: Any, event: str, value: Any) -> WidgetState:
+    """One components.v2 trigger, as the browser's ``setTriggerValue(event, value)`` sends it: a
+    list of events as ``json_trigger_value`` of the element's internal ``__events`` widget."""
+    return WidgetState(id=f"{TRIGGER_PREFIX}_{proto.id}__events",
+                       json_trigger_value=json.dumps([{"event": event, "value": value}]))
+
+
+class Session:
+    """One app session over one websocket, used from one thread: :meth:`open`, then :meth:`rerun`.
+
+    ``base_url`` is the app's http URL (``http://127.0.0.1:8501``); ``page`` the URL path of a page
+    (``"morph"``, empty for the default one); ``query`` the query string without ``?``."""
+
+    def __init__(self, base_url: str, page: str = "", query: str = "", timeout: float = 90.0) -> None:
+        self.url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/") + STREAM_PATH
+        self.page, self.query, self.timeout = page, query, timeout
+        self.page_script_hash = ""
+        self.pages: dict[str, str] = {}  # url_pathname -> page_script_hash
+        self.states: dict[str, WidgetState] = {}
+        self.last: Run | None = None
+        self._ws: ClientConnection | None = None
+        self._stack = ExitStack()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> Run:
+        """Connect and run the page, as a browser does on load."""
+        self._ws = self._stack.enter_context(
+            connect(self.url, subprotocols=[SUBPROTOCOL], max_size=None, open_timeout=self.timeout))
+        return self._request(page_name=self.page)
+
+    def rerun(self, states: Iterable[WidgetState] = ()) -> Run:
+        """Run the page again after changing the widgets in ``states``; returns the completed run."""
+        sent = list(states)
+        for s in sent:
+            if s.WhichOneof("value") not in _TRIGGER_FIELDS:
+                self.states[s.id] = s
+        sent_ids = {s.id for s in sent}
+        persistent = [s for s in self.states.values() if s.id not in sent_ids]
+        return self._request(widgets=[*persistent, *sent])
+
+    def set(self, **values: Any) -> Run:
+        """Rerun with the widgets of the last run whose keys are given set to these values
+        (``set(morph_steps=3_000_000)``)."""
+        assert self.last is not None, "open() first"
+        return self.rerun(widget_state(*self.last.widget(key), value) for key, value in values.items())
+
+    def close(self) -> None:
+        self._ws = None
+        self._stack.close()
+
+    def _request(self, page_name: str = "", widgets: Iterable[WidgetState] = ()) -> Run:
+        msg = BackMsg()
+        msg.rerun_script.query_string = self.query
+        msg.rerun_script.page_script_hash = self.page_script_hash
+        msg.rerun_script.page_name = page_name
+        msg.rerun_script.widget_states.widgets.extend(widgets)
+        assert self._ws is not None, "open() first"
+        start = time.monotonic()
+        self._ws.send(msg.SerializeToString())
+        self.last = self._collect()
+        self.last.seconds = time.monotonic() - start
+        return self.last
+
+    def _collect(self) -> Run:
+        """Read messages until a run finishes for good (not early, for a rerun)."""
+        run = Run()
+        for fwd in self._messages():
+            run.messages += 1
+            kind = fwd.WhichOneof("type")
+            if kind == "new_session":
+                run = Run(page_script_hash=fwd.new_session.page_script_hash, messages=run.messages)
+            elif kind == "navigation":
+                self.page_script_hash = run.page_script_hash = fwd.navigation.page_script_hash
+                self.pages = {p.url_pathname: p.page_script_hash for p in fwd.navigation.app_pages}
+            elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+                run.elements[tuple(fwd.metadata.delta_path)] = fwd.delta.new_element
+            elif kind == "ref_hash":
+                raise RuntimeError("the server sent a cached-message reference, though the client claimed none")
+            elif kind == "script_finished":
+                run.status = fwd.script_finished
+                if fwd.script_finished in DONE:
+                    return run
+        raise AssertionError("unreachable")
+
+    def _messages(self) -> Iterator[ForwardMsg]:
+        assert self._ws is not None, "open() first"
+        deadline = time.monotonic() + self.timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no finished run within {self.timeout:.0f} s")
+            data = self._ws.recv(timeout=left)
+            if isinstance(data, str):
+                raise ValueError("the server sent a text frame; Streamlit sends binary protobufs")
+            fwd = ForwardMsg()
+            fwd.ParseFromString(data)
+            yield fwd
