@@ -13,11 +13,12 @@ import numpy as np
 import streamlit as st
 import torch
 
+from services import validate
 from services.catalog import DEFAULT_MODEL, ModelEntry, list_models, model_roots
 from services.jobs import JobRegistry
 from services.redact import redact_paths
 from services.workspace import Actor
-from ui import session
+from ui import inputs, session
 from vae import explore, settings
 from vae.checkpoint import Checkpoint, CheckpointError, load
 from vae.data.base import DatasetUnavailable, ImageData
@@ -133,14 +134,18 @@ class Current:
 
 
 def _resolve(entries: list[ModelEntry]) -> ModelEntry:
-    """The session's model: its last choice, else ``?model=NAME``, else the default model."""
+    """The session's model: its last choice (a path the catalog lists for this session), else
+    ``?model=NAME`` (a name it lists: shipped names come first), else the default model."""
     by_path = {str(e.path): e for e in entries}
-    by_name = {e.name: e for e in entries}
-    for wanted in (st.session_state.get(MODEL_KEY), st.query_params.get("model")):
-        if wanted in by_path:
-            return by_path[wanted]
-        if wanted in by_name:
-            return by_name[wanted]
+    by_name: dict[str, ModelEntry] = {}
+    for e in entries:
+        by_name.setdefault(e.name, e)
+    chosen = st.session_state.get(MODEL_KEY)
+    if isinstance(chosen, str) and chosen in by_path:
+        return by_path[chosen]
+    wanted = validate.model_param(st.query_params.get_all("model"), by_name)
+    if wanted is not None:
+        return by_name[wanted]
     return by_name.get(DEFAULT_MODEL, entries[0])
 
 
@@ -158,8 +163,8 @@ def model_picker() -> ModelEntry | None:
     paths = [str(e.path) for e in entries]
     labels = {str(e.path): e.label for e in entries}
     st.session_state[PICKER_KEY] = str(_resolve(entries).path)
-    choice = st.sidebar.selectbox("Model", paths, key=PICKER_KEY, format_func=labels.__getitem__,
-                                  on_change=_picked)
+    choice = inputs.selectbox("Model", paths, index=paths.index(st.session_state[PICKER_KEY]), key=PICKER_KEY,
+                              format_func=labels.__getitem__, on_change=_picked, where=st.sidebar)
     st.session_state[MODEL_KEY] = choice
     for line in problems:
         st.sidebar.warning(f"Skipped a model folder: {line}")
