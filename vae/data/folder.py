@@ -3,6 +3,11 @@
 Images directly in PATH get label 0; images in subfolders are labelled by subfolder (sorted
 names). Every image is converted to the chosen channels and resized once, at load time, into
 one uint8 tensor. A fixed 10% (at least one image) is held out as the test split.
+
+Only PNG, JPEG, WebP, BMP and GIF are decoded (a TIFF or EPS renamed ``.png`` is never handed
+to another decoder), each image's declared size is checked before decoding, and any file that
+fails in any way is skipped and counted. Folders inside the uploads folder (unpacked zips, see
+``services/uploads.py``) are named "uploaded zip dataset <digest>" in messages, never by path.
 """
 from __future__ import annotations
 
@@ -10,11 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from .. import settings
 from .base import DatasetUnavailable, ImageData
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # the decoders Pillow may use, whatever the file says
+MAX_PIXELS = 16_000_000  # per image, from its header: larger images are skipped undecoded
+MAX_SIDE = 8_000
 TEST_FRACTION = 0.1
 MAX_IMAGES = 200_000
 
@@ -33,29 +42,65 @@ def _list_images(root: Path) -> tuple[list[Path], list[int], tuple[str, ...]]:
 
 
 def _read(path: Path, channels: int, size: int) -> np.ndarray | None:
-    """(size, size, channels) uint8, or None for a file Pillow cannot read."""
+    """(size, size, channels) uint8, or None for a file that cannot be used, for whatever reason.
+
+    The limits are checked here, on the header, rather than through ``Image.MAX_IMAGE_PIXELS``
+    (a global the app sets, but this runs in the training worker too)."""
     try:
-        with Image.open(path) as im:
+        with Image.open(path, formats=FORMATS) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+                return None
+            im.draft(None, (2 * size, 2 * size))  # JPEG: decode at 1/2, 1/4 or 1/8 scale when large
             im = im.convert("L" if channels == 1 else "RGB")
-            im = im.resize((size, size), Image.Resampling.LANCZOS)
+            im = im.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
             arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except Exception:  # UnidentifiedImageError, SyntaxError, struct.error, EOFError, DecompressionBombError...
         return None
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def load_folder(path: str | Path, split: str, channels: int = 1, size: int = 28, seed: int = 0) -> ImageData:
-    """Load ``split`` of the folder dataset at ``path``. Unreadable files are skipped and counted."""
+def describe(path: str | Path) -> str:
+    """How a folder is named to users: "uploaded zip dataset <digest>" inside the uploads folder
+    (never a server path), else the path itself (a CLI user's own folder)."""
+    root = Path(path).expanduser()
+    try:
+        rel = root.resolve().relative_to(settings.uploads_dir().expanduser().resolve())
+    except (ValueError, OSError, RuntimeError):
+        return str(root)
+    if not rel.parts:
+        return "the uploads folder"
+    return f"uploaded zip dataset {rel.parts[0].removeprefix('zip-')[:8]}"
+
+
+def _root(path: str | Path) -> Path:
+    """``path`` as a folder, or DatasetUnavailable."""
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise DatasetUnavailable(f"folder dataset: {root} is not a folder")
+        where = describe(root)
+        if where.startswith("uploaded zip dataset"):
+            raise DatasetUnavailable(f"folder dataset: the {where} is no longer on the server (unused uploads "
+                                     "are removed after a while); upload the zip again")
+        raise DatasetUnavailable(f"folder dataset: {where} is not a folder")
+    return root
+
+
+def count_images(path: str | Path) -> int:
+    """How many image files :func:`load_folder` would try to read (by name; nothing is decoded)."""
+    return len(_list_images(_root(path))[0])
+
+
+def load_folder(path: str | Path, split: str, channels: int = 1, size: int = 28, seed: int = 0) -> ImageData:
+    """Load ``split`` of the folder dataset at ``path``. Unreadable files are skipped and counted."""
+    root = _root(path)
+    where = describe(root)
     paths, labels, classes = _list_images(root)
     if not paths:
         raise DatasetUnavailable(
-            f"folder dataset: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {root} or its subfolders"
+            f"folder dataset: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {where} or its subfolders"
         )
     if len(paths) > MAX_IMAGES:
-        raise DatasetUnavailable(f"folder dataset: {len(paths)} images in {root}; at most {MAX_IMAGES} are supported")
+        raise DatasetUnavailable(f"folder dataset: {len(paths)} images in {where}; at most {MAX_IMAGES} are supported")
     arrays, kept, skipped = [], [], 0
     for p, label in zip(paths, labels):
         arr = _read(p, channels, size)
@@ -65,7 +110,8 @@ def load_folder(path: str | Path, split: str, channels: int = 1, size: int = 28,
         arrays.append(arr)
         kept.append(label)
     if not arrays:
-        raise DatasetUnavailable(f"folder dataset: none of the {len(paths)} image files in {root} could be read")
+        raise DatasetUnavailable(f"folder dataset: none of the {len(paths)} image files in {where} could be read "
+                                 f"(PNG, JPEG, WebP, BMP or GIF, at most {MAX_PIXELS // 1_000_000} megapixels each)")
     images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
     all_labels = torch.tensor(kept, dtype=torch.long)
     perm = torch.randperm(len(kept), generator=torch.Generator().manual_seed(seed))
@@ -74,49 +120,10 @@ def load_folder(path: str | Path, split: str, channels: int = 1, size: int = 28,
     if split == "test" and n_test == 0:
         index = perm  # a single image: use it for both splits
     note = f", {skipped} unreadable file(s) skipped" if skipped else ""
+    label = where if where.startswith("uploaded") else f"folder {where}"
     return ImageData(
         name=f"folder:{root}", split=split, images=images[index], labels=all_labels[index], classes=classes,
-        source=f"folder {root}: {len(index)} of {len(kept)} images ({split} split){note}",
+        source=f"{label}: {len(index)} of {len(kept)} images ({split} split){note}",
     )
 
 
-MAX_ZIP_FILES = 50_000
-MAX_ZIP_BYTES = 500 * 1024 * 1024
-
-
-def extract_zip(data: bytes, dest: str | Path) -> Path:
-    """Safely unpack a zip of images into ``dest`` (created) and return it.
-
-    Only image files are written; members with absolute paths or '..' are refused, and the
-    total uncompressed size and file count are capped (zip bombs). Raises DatasetUnavailable.
-    """
-    import io
-    import zipfile
-
-    dest = Path(dest)
-    try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise DatasetUnavailable("the uploaded file is not a valid zip archive") from None
-    members = [m for m in zf.infolist() if not m.is_dir() and Path(m.filename).suffix.lower() in IMAGE_SUFFIXES]
-    if not members:
-        raise DatasetUnavailable(f"the zip holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    if len(members) > MAX_ZIP_FILES or sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-        raise DatasetUnavailable(f"the zip is too large: at most {MAX_ZIP_FILES} images and "
-                                 f"{MAX_ZIP_BYTES // 2**20} MB uncompressed")
-    for m in members:
-        parts = Path(m.filename).parts
-        if Path(m.filename).is_absolute() or ".." in parts or m.filename.startswith(("/", "\\")):
-            raise DatasetUnavailable(f"the zip contains an unsafe path: {m.filename!r}")
-    dest.mkdir(parents=True, exist_ok=True)
-    budget = MAX_ZIP_BYTES  # counted on the bytes actually inflated, not the headers' claims
-    for m in members:
-        target = dest.joinpath(*Path(m.filename).parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with zf.open(m) as src, open(target, "wb") as out:
-            data = src.read(budget + 1)
-            budget -= len(data)
-            if budget < 0:
-                raise DatasetUnavailable(f"the zip inflates to more than {MAX_ZIP_BYTES // 2**20} MB")
-            out.write(data)
-    return dest
