@@ -6,7 +6,9 @@ never in the shipped folder. Shipped names are reserved and always win a name lo
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,3 +103,32 @@ def list_models(shipped_dir: Path | None = None, user_dir: Path | None = None,
             except (CheckpointError, OSError, ValueError, TypeError) as exc:
                 problems.append(f"{path.name}: {exc}")
     return entries, problems
+
+
+def publish(model_path: Path, name: str, actor: Actor, user_dir: Path | None = None) -> Path:
+    """Copy a student's model into the class folder as ``name`` (teacher only); returns the copy.
+
+    The source must be a readable checkpoint inside the user-models folder; the name follows the
+    rules of trained models (no shipped names, no overwriting a published one)."""
+    from services.jobs import JobError, check_model_name, validate_name  # jobs imports this module's peers
+
+    from .workspace import AccessError
+
+    if not actor.teacher:
+        raise AccessError("Only the teacher can publish models to the class.")
+    root = (Path(user_dir) if user_dir is not None else user_models_dir()).resolve()
+    src = Path(model_path).resolve()
+    if root not in src.parents or src.parent == class_dir(root):
+        raise JobError("Only a student's trained model can be published.")
+    try:
+        read_card(src)
+    except CheckpointError:
+        raise JobError(f"The model '{src.name}' cannot be read, so it cannot be published.") from None
+    check_model_name(name)
+    dest = validate_name(name, class_dir(root))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.publish-tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("training_state.safetensors"))
+    os.rename(tmp, dest)
+    return dest

@@ -4,8 +4,8 @@ the job registry that reads them.
 Each event is one JSON line in ``JOB_DIR/events.jsonl``: ``{"type": TAG, "time": UNIX_SECONDS, ...fields}``.
 A job writes ``start``, ``step`` (throttled), ``epoch`` (after each epoch, with its preview image),
 then one of ``done`` / ``stopped`` / ``failed``. :func:`parse_line` checks the tag, that every field
-is present with the right JSON type and that there are no others; a bad line raises
-:class:`EventError`. No Streamlit and no torch here.
+is present (but an event's few ``OPTIONAL`` ones, added later) with the right JSON type and that
+there are no others; a bad line raises :class:`EventError`. No Streamlit and no torch here.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _now() -> float:
 @dataclass(frozen=True)
 class _Event:
     TYPE: ClassVar[str] = ""
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()  # fields a line may leave out (added later, with a default)
 
     def to_line(self) -> str:
         """One JSON line (with its newline)."""
@@ -94,11 +95,17 @@ class Done(_Event):
 
 @dataclass(frozen=True)
 class Stopped(_Event):
+    """``reason``: None when the user asked it to stop, else why the worker stopped itself (a
+    phrase for the user, such as "time limit of 30 min reached"). Lines written before the field
+    existed have no ``reason``: it may be absent (and is then None)."""
+
     TYPE: ClassVar[str] = "stopped"
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("reason",)
     epoch: int
     epoch_step: int
     step: int
     time: float = field(default_factory=_now)
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,11 +149,12 @@ def parse_line(line: str | bytes) -> Event:
         raise EventError(f"unknown event type {kind!r}; expected one of {', '.join(EVENT_TYPES)}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
-    problems = [f"missing {', '.join(n for n in names if n not in data)}"] if set(names) - set(data) else []
+    absent = [n for n in names if n not in data and n not in cls.OPTIONAL]
+    problems = [f"missing {', '.join(absent)}"] if absent else []
     problems += [f"unknown {', '.join(sorted(set(data) - set(names)))}"] if set(data) - set(names) else []
     if problems:
         raise EventError(f"{kind} event: {'; '.join(problems)} field(s)")
-    wrong = [f"{n}={data[n]!r}" for n in names if not _type_ok(data[n], hints[n])]
+    wrong = [f"{n}={data[n]!r}" for n in names if n in data and not _type_ok(data[n], hints[n])]
     if wrong:
         raise EventError(f"{kind} event: wrong type for {', '.join(wrong)}")
     return cls(**data)

@@ -4,14 +4,17 @@ Reads the job's :class:`vae.runspec.RunSpec` from ``JOB_DIR/spec.json``, trains 
 progress events (services/events.py) to ``JOB_DIR/events.jsonl``: ``start``, ``step`` (throttled),
 ``epoch`` (with a PNG of reconstructions and prior samples), then one of ``done`` / ``stopped`` /
 ``failed``. Every epoch saves ``JOB_DIR/checkpoint`` (resumable); the finished model goes to the
-spec's ``out``. The file ``JOB_DIR/stop`` asks it to stop at the next step; it then saves
-``JOB_DIR/checkpoint`` so the job can be resumed. It never imports Streamlit: the app's job
-registry (services/jobs.py) only reads the events.
+spec's ``out``. The file ``JOB_DIR/stop`` asks it to stop at the next step, and so do SIGTERM
+(the server shutting down) and ``--time-limit SECONDS`` (wall-clock time of this run); it then saves
+``JOB_DIR/checkpoint`` so the job can be resumed, and its ``stopped`` event says why (no reason:
+the user asked). It never imports Streamlit: the app's job registry (services/jobs.py) only reads
+the events.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -62,15 +65,53 @@ def _preview_png(model, fixed: torch.Tensor, out: Path, seed: int) -> None:
     img.resize((img.width * 3, img.height * 3), Image.Resampling.NEAREST).save(out)
 
 
-def _watch_stop_file(path: Path, stop: threading.Event) -> None:
-    """Set ``stop`` once ``path`` exists (the registry's stop request)."""
+SHUT_DOWN = "the server shut down"
+
+
+class StopRequest(threading.Event):
+    """The trainer's stop event, with why it was set: ``reason`` None when the user asked."""
+
+    reason: str | None = None
+
+    def request(self, reason: str | None = None) -> None:
+        if not self.is_set():
+            self.reason = reason
+            self.set()
+
+
+def time_limit_text(seconds: float) -> str:
+    """The stop reason: "time limit of 30 min reached" ("of 90 s" for a limit not in whole minutes)."""
+    amount = f"{seconds / 60:g} min" if seconds % 60 == 0 else f"{seconds:g} s"
+    return f"time limit of {amount} reached"
+
+
+def _watch(stop_file: Path, stop: StopRequest, time_limit_s: float) -> None:
+    """Request a stop once ``stop_file`` exists (the registry's stop) or ``time_limit_s`` (0: none)
+    has passed since now."""
+    deadline = time.monotonic() + time_limit_s if time_limit_s else None
+
     def watch() -> None:
         while not stop.is_set():
-            if path.exists():
-                stop.set()
+            if stop_file.exists():
+                stop.request()
+            elif deadline is not None and time.monotonic() >= deadline:
+                stop.request(time_limit_text(time_limit_s))
             time.sleep(0.1)
 
     threading.Thread(target=watch, daemon=True).start()
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm(stop: StopRequest):
+    """While inside, SIGTERM requests a stop (the job saves and can be resumed) instead of killing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.request(SHUT_DOWN))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Reporter:
@@ -99,7 +140,7 @@ class _Reporter:
                         training=self.prep.summary(self.trainer))
 
 
-def _train(job_dir: Path, spec: RunSpec, events: EventLog, stop: threading.Event) -> None:
+def _train(job_dir: Path, spec: RunSpec, events: EventLog, stop: StopRequest) -> None:
     """Prepare, train and save the job; writes every event but ``failed``."""
     device = pick_device(spec.device)
     prep = prepare_run(spec)
@@ -115,7 +156,7 @@ def _train(job_dir: Path, spec: RunSpec, events: EventLog, stop: threading.Event
     if result.stopped:
         reporter.save_checkpoint(result.state)
         st = result.state
-        events.write(Stopped(epoch=st.epoch, epoch_step=st.epoch_step, step=st.global_step))
+        events.write(Stopped(epoch=st.epoch, epoch_step=st.epoch_step, step=st.global_step, reason=stop.reason))
         return
     metrics = evaluate(trainer.model, test, iwae_k=spec.final_iwae_k) if test is not None else None
     out = prep.out  # the spec's out: the registry sets it to the models folder
@@ -125,17 +166,18 @@ def _train(job_dir: Path, spec: RunSpec, events: EventLog, stop: threading.Event
     events.write(Done(model_path=str(out), metrics=shown))
 
 
-def run(job_dir: Path) -> int:
-    """Run the job in ``job_dir``; 0 when it finished or stopped, 1 when it failed (the ``failed``
-    event says why)."""
+def run(job_dir: Path, time_limit_s: float = 0) -> int:
+    """Run the job in ``job_dir`` for at most ``time_limit_s`` seconds (0: no limit); 0 when it
+    finished or stopped, 1 when it failed (the ``failed`` event says why)."""
     events = EventLog(job_dir / "events.jsonl")
-    stop = threading.Event()
+    stop = StopRequest()
     try:
-        spec = RunSpec.from_json((job_dir / "spec.json").read_text(encoding="utf-8"))
-        set_threads(spec.threads)
-        _lower_priority(NICE)
-        _watch_stop_file(job_dir / "stop", stop)
-        _train(job_dir, spec, events, stop)
+        with _stop_on_sigterm(stop):
+            spec = RunSpec.from_json((job_dir / "spec.json").read_text(encoding="utf-8"))
+            set_threads(spec.threads)
+            _lower_priority(NICE)
+            _watch(job_dir / "stop", stop, time_limit_s)
+            _train(job_dir, spec, events, stop)
         return 0
     except (TrainingDiverged, DatasetUnavailable, ValueError) as exc:  # incl. ConfigError, CheckpointError
         events.write(Failed(error=str(exc)))
@@ -148,8 +190,20 @@ def run(job_dir: Path) -> int:
     return 1
 
 
+def main(argv: list[str]) -> int:
+    """``JOB_DIR [--time-limit SECONDS]``."""
+    if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--time-limit"):
+        print("usage: python -m services.worker JOB_DIR [--time-limit SECONDS]", file=sys.stderr)
+        return 2
+    try:
+        limit = float(argv[2]) if len(argv) == 3 else 0.0
+    except ValueError:
+        limit = -1.0
+    if not limit >= 0 or limit == float("inf"):
+        print(f"--time-limit must be a number of seconds >= 0, got {argv[2]!r}", file=sys.stderr)
+        return 2
+    return run(Path(argv[0]), time_limit_s=limit)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        print("usage: python -m services.worker JOB_DIR", file=sys.stderr)
-        sys.exit(2)
-    sys.exit(run(Path(sys.argv[1])))
+    sys.exit(main(sys.argv[1:]))

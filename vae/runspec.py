@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,12 +21,17 @@ import torch
 from . import checkpoint
 from .config import ConfigError, ModelConfig, TrainConfig, _JsonConfig
 from .data.base import ImageData
+from .data.folder import count_images
 from .models import VAE, build_model
 from .progress import TrainState
-from .registry import DATASETS, FOLDER_PREFIX, dataset_names, load_dataset
+from .registry import DATASETS, FOLDER_PREFIX, SHAPES_SIZES, dataset_names, load_dataset
 from .trainer import Trainer
 
 MODEL_DEFAULTS, TRAIN_DEFAULTS = ModelConfig(), TrainConfig()
+# Training-split sizes of the registry's datasets, known without loading them (the full sets; a
+# fallback to a shipped sample is smaller, so estimates from these are upper bounds).
+TRAIN_IMAGES = {"mnist": 60_000, "fashion-mnist": 60_000, "shapes": SHAPES_SIZES["train"][0],
+                "shapes-64": SHAPES_SIZES["train"][0]}
 
 
 def _is_int(value: Any) -> bool:
@@ -72,6 +78,20 @@ class DataSpec(_JsonConfig):
         if self.name in DATASETS:
             return DATASETS[self.name].image_shape
         return (self.channels, self.size, self.size)
+
+    def train_values(self, count_folder: Callable[[Path], int] | None = None) -> int:
+        """An upper bound of images x channels x height x width of the training set, found
+        without loading (or decoding) any image: a registry dataset's known size, or the number of
+        image files of a ``folder:`` dataset (``count_folder(path)``; default:
+        :func:`vae.data.folder.count_images`), at most ``limit`` of them."""
+        if self.name in DATASETS:
+            images = TRAIN_IMAGES[self.name]
+        else:
+            images = (count_folder or _count_folder_images)(Path(self.name[len(FOLDER_PREFIX):]).expanduser())
+        if self.limit:
+            images = min(images, self.limit)
+        c, h, w = self.image_shape
+        return images * c * h * w
 
 
 @dataclass(frozen=True)
@@ -221,6 +241,11 @@ class RunSpec:
         argv += ["--final-iwae-k", str(self.final_iwae_k)] if self.final_iwae_k else []
         argv += ["--resume", self.resume] if self.resume else []
         return argv + (["--out", self.out] if self.out else [])
+
+
+def _count_folder_images(root: Path) -> int:
+    """Image files under ``root`` (by name; none is opened), 0 for a missing folder."""
+    return count_images(root) if root.is_dir() else 0
 
 
 def _num(value: Any) -> str:

@@ -18,6 +18,7 @@ EVENTS = [
     Done(model_path="/models/x", metrics={"neg_elbo": 72.0, "active_units": 2}),
     Done(model_path="/models/y", metrics=None),
     Stopped(epoch=1, epoch_step=3, step=11),
+    Stopped(epoch=1, epoch_step=3, step=11, reason="time limit of 30 min reached"),
     Failed(error="out of memory"),
     Failed(error="boom", detail="Traceback ..."),
 ]
@@ -66,6 +67,8 @@ STOPPED = {"type": "stopped", "epoch": 1, "epoch_step": 2, "step": 3, "time": 1.
     (_line(**{**STOPPED, "epoch": "1"}), "wrong type for epoch='1'"),
     (_line(**{**STOPPED, "epoch": True}), "wrong type for epoch=True"),
     (_line(**{**STOPPED, "epoch": 1.5}), "wrong type for epoch=1.5"),
+    (_line(**{**STOPPED, "reason": 5}), "wrong type for reason=5"),
+    (_line(**{k: v for k, v in STOPPED.items() if k != "epoch"}, reason=None), "missing epoch"),
     (_line(type="done", model_path="/m", metrics=[1], time=1.0), "wrong type for metrics"),
     (_line(type="failed", error=None, detail=None, time=1.0), "wrong type for error"),
 ])
@@ -73,6 +76,17 @@ def test_malformed_lines_are_rejected_with_a_reason(line, message):
     with pytest.raises(EventError) as info:
         parse_line(line)
     assert message in str(info.value)
+
+
+def test_a_stopped_line_from_before_reasons_still_parses():
+    ev = parse_line(_line(**STOPPED))  # no "reason": written by an older worker
+    assert ev == Stopped(epoch=1, epoch_step=2, step=3, time=1.0) and ev.reason is None
+    assert parse_line(_line(**STOPPED, reason="the server shut down")).reason == "the server shut down"
+
+
+def test_only_declared_fields_are_optional():
+    assert Stopped.OPTIONAL == ("reason",)
+    assert all(cls.OPTIONAL == () for cls in (Started, Step, Epoch, Done, Failed))
 
 
 def test_floats_accept_json_integers():

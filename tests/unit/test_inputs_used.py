@@ -11,11 +11,9 @@ from ui import inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 WIDGETS = {"number_input", "slider", "selectbox", "radio", "select_slider"}
-NOT_YET = {"train.py"}
-
-
 def _scanned() -> list[Path]:
-    return [ROOT / "app.py", *(p for p in sorted((ROOT / "pages").glob("*.py")) if p.name not in NOT_YET)]
+    ui_files = [p for p in sorted((ROOT / "ui").glob("*.py")) if p.name != "inputs.py"]
+    return [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *ui_files]
 
 
 def direct_widget_calls(source: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""The background job registry, with real worker subprocesses on small shapes jobs."""
+"""The background job registry, with real worker subprocesses on small shapes jobs; and who may
+do what with a job (workspaces, the teacher)."""
 import dataclasses
 import time
 
@@ -6,9 +7,12 @@ import pytest
 
 from services import worker
 from services.events import Epoch, Failed, Started, Step, parse_line
-from services.jobs import JobError, JobRegistry, JobStatus, validate_name
-from vae import build_model, checkpoint
+from services.jobs import JobAccessError, JobError, JobRegistry, JobStatus, validate_name
+from services.workspace import LOCAL, AccessError, Actor, new_workspace_id
+from vae import build_model, checkpoint, settings
 from vae.runspec import DataSpec, RunSpec
+
+LOCAL_LIMITS = settings.limits({})  # local mode's defaults, whatever this shell's environment says
 
 
 def spec(epochs=1, dataset="shapes", model=None, **train):
@@ -26,11 +30,33 @@ def wait(reg, job_id, states, timeout=120):
     raise AssertionError(f"job stayed {reg.status(job_id).state}; log: {reg.status(job_id).error}")
 
 
+def registry(tmp_path, **options):
+    return JobRegistry(tmp_path / "jobs", tmp_path / "models", **{"max_running": 1, "poll_s": 0.05,
+                                                                  "limits": LOCAL_LIMITS, "mode": "local", **options})
+
+
 @pytest.fixture
 def reg(tmp_path):
-    r = JobRegistry(tmp_path / "jobs", tmp_path / "models", max_running=1, poll_s=0.05)
+    r = registry(tmp_path)
     yield r
     r.close()
+
+
+@pytest.fixture
+def held(tmp_path, monkeypatch):
+    """A classroom registry that starts nothing (max_running 0): jobs stay queued, no workers."""
+    monkeypatch.setenv("VAE_UPLOADS_DIR", str(tmp_path / "uploads"))
+    r = registry(tmp_path, max_running=0, mode="classroom", limits=settings.limits({"VAE_MODE": "classroom"}))
+    yield r
+    r.close()
+
+
+def upload_folder(tmp_path, name="zip-0123456789abcdef"):
+    """A folder as services.uploads leaves one: directly in the uploads folder, with its marker."""
+    folder = tmp_path / "uploads" / name
+    folder.mkdir(parents=True)
+    (folder / ".vae-upload").write_text('{"bytes": 0}')
+    return folder
 
 
 def test_job_runs_reports_progress_and_saves_a_model(reg, tmp_path):
@@ -110,9 +136,10 @@ def _no_state_checkpoint(tmp_path):
     return dataclasses.replace(s, resume=str(ck))
 
 
-def test_failures_are_reported_and_the_registry_keeps_running(reg, tmp_path):
+def test_failures_are_reported_and_the_registry_keeps_running(reg, tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_UPLOADS_DIR", str(tmp_path / "uploads"))
     bad_specs = [
-        (spec(dataset="folder:/no/such/folder"), "is not a folder"),
+        (spec(dataset=f"folder:{upload_folder(tmp_path)}"), "no images"),
         (spec(epochs=50, lr=1e6, batch_size=32, model={"likelihood": "gaussian", "learn_sigma": True}), "loss became"),
         (_no_state_checkpoint(tmp_path), "has no training state"),
     ]
@@ -125,7 +152,7 @@ def test_failures_are_reported_and_the_registry_keeps_running(reg, tmp_path):
 
 
 def test_reaping_removes_old_finished_jobs(tmp_path):
-    reg = JobRegistry(tmp_path / "jobs", tmp_path / "models", reap_after_s=0.3, poll_s=0.05)
+    reg = registry(tmp_path, reap_after_s=0.3)
     try:
         job = reg.submit("quick", spec())
         wait(reg, job, ("done",))
@@ -164,7 +191,7 @@ def test_the_monitor_skips_malformed_event_lines(tmp_path, capsys):
     lines = [good_start.to_line(), "not json\n", '{"type": "step", "epoch": 1}\n', '{"type": "teleport"}\n',
              step.to_line(), epoch.to_line()]
     (job_dir / "events.jsonl").write_text("".join(lines))
-    reg = JobRegistry(tmp_path / "jobs", tmp_path / "models", poll_s=60)
+    reg = registry(tmp_path, poll_s=60)
     try:
         job = JobStatus(id="j1", name="n", spec=spec(), job_dir=str(job_dir))
         reg._read_events(job)
@@ -185,3 +212,57 @@ def test_a_worker_given_a_bad_spec_reports_why(tmp_path):
     events = [parse_line(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
     assert len(events) == 1 and isinstance(events[0], Failed)
     assert "unknown DataSpec key(s): limt" in events[0].error
+
+
+# ----- ownership ---------------------------------------------------------------------------------
+A, B = Actor(new_workspace_id()), Actor(new_workspace_id())
+TEACHER = Actor(teacher=True)
+ONLY_OWNER = r"Only the student who started this job \(or the teacher\) can"
+
+
+@pytest.mark.parametrize("actor", [A, TEACHER], ids=["student", "teacher"])
+@pytest.mark.parametrize("name", ["mnist-2d", "MNIST-2d", "class", "ws-" + "x" * 22])
+def test_shipped_and_workspace_names_are_refused_for_everyone(held, name, actor):
+    with pytest.raises(JobError, match="choose another name"):
+        held.submit(name, spec(), actor)
+    assert held.list() == []
+
+
+def test_two_workspaces_may_use_the_same_name(held, tmp_path):
+    a, b = held.submit("my-mnist-2d", spec(), A), held.submit("my-mnist-2d", spec(), B)
+    outs = {held.status(j).spec.out for j in (a, b)}
+    assert outs == {str((tmp_path / "models" / f"ws-{x.workspace}" / "my-mnist-2d").resolve()) for x in (A, B)}
+    assert (held.status(a).owner, held.status(b).owner) == (A.workspace, B.workspace)
+    with pytest.raises(JobError, match="already training a model called 'my-mnist-2d'"):
+        held.submit("my-mnist-2d", spec(), A, overwrite=True)  # A's first job still writes that folder
+
+
+def test_a_classroom_needs_a_workspace_to_train(held):
+    with pytest.raises(JobError, match="workspace"):
+        held.submit("mine", spec(), LOCAL)
+
+
+def test_only_the_owner_or_the_teacher_may_stop_or_resume(held):
+    job = held.submit("mine", spec(), A)
+    for request in (lambda: held.stop(job, B), lambda: held.stop(job), lambda: held.resume(job, 2, B)):
+        with pytest.raises(JobAccessError, match=ONLY_OWNER) as info:
+            request()
+        assert isinstance(info.value, AccessError) and isinstance(info.value, JobError)
+    assert held.status(job).state == "queued"  # unaffected
+    assert held.status(job).spec.train.epochs == 1
+    held.stop(job, TEACHER)
+    assert held.status(job).state == "stopped"
+    with pytest.raises(JobAccessError, match="can resume it"):
+        held.resume(job, None, B)
+    held.resume(job, 2, A)
+    st = held.status(job)
+    assert (st.state, st.epochs, st.owner) == ("queued", 2, A.workspace)
+
+
+def test_listing_shows_your_own_jobs_and_the_teacher_all(held):
+    a, b = held.submit("one", spec(), A), held.submit("two", spec(), B)
+    assert [j.id for j in held.list(A)] == [a] and [j.id for j in held.list(B)] == [b]
+    assert [j.id for j in held.list(TEACHER)] == [a, b] == [j.id for j in held.list()]
+    assert held.list(A, ids=[b]) == [] and [j.id for j in held.list(TEACHER, ids=[b])] == [b]
+    assert [j.id for j in held.list([b])] == [b]  # the page's older call: a list of ids
+    assert held.status(b).name == "two"  # anyone with the id may look (a shared link)

@@ -11,6 +11,7 @@ fails in any way is skipped and counted. Folders inside the uploads folder (unpa
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,12 @@ TEST_FRACTION = 0.1
 MAX_IMAGES = 200_000
 
 
+def _class_name(folder: str) -> str:
+    """A subfolder's name as a class label: letters, digits, space and ``-_.`` only, at most 40
+    characters (the names can come from an uploaded zip and are shown in legends and captions)."""
+    return re.sub(r"[^\w .-]", "_", folder)[:40] or "_"
+
+
 def _list_images(root: Path) -> tuple[list[Path], list[int], tuple[str, ...]]:
     """Image paths, their labels and the class names (``("all",)`` when there are no subfolders)."""
     subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -36,7 +43,7 @@ def _list_images(root: Path) -> tuple[list[Path], list[int], tuple[str, ...]]:
     if labelled:
         paths = [f for _, files in labelled for f in files]
         labels = [i for i, (_, files) in enumerate(labelled) for _ in files]
-        return paths, labels, tuple(sub.name for sub, _ in labelled)
+        return paths, labels, tuple(_class_name(sub.name) for sub, _ in labelled)
     paths = sorted(q for q in root.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES)
     return paths, [0] * len(paths), ("all",)
 
