@@ -160,8 +160,8 @@ def test_odd_files_show_notes():
     at = _app()
     frames = [_digit(), Image.new("L", (120, 160), 255), _digit(ink=100)]
     _upload(at, "anim.gif", _png(frames[0], "GIF", save_all=True, append_images=frames[1:]), "image/gif")
-    assert [i.value for i in at.info] == ["This file holds 3 frames (an animation or a multi-picture file): "
-                                          "the first is used."]
+    assert [i.value for i in at.info] == ["This file is an animation (or holds several pictures): "
+                                          "the first frame is used."]
     _assert_result(at)
     _upload(at, "cmyk.jpg", _png(_digit().convert("CMYK"), "JPEG"), "image/jpeg")
     assert [i.value for i in at.info] == ["CMYK image: converted to RGB."]
