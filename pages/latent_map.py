@@ -59,7 +59,7 @@ if D < 2:
 with st.spinner("Encoding the test set (once per model)…"):
     enc = cur.encoded()
 if len(enc["ids"]) < 2:
-    st.error(f"The test set of {cur.entry.dataset} has {len(enc['ids'])} image(s); the map needs at least 2.")
+    st.error(f"The test set of {cur.entry.dataset_label} has {len(enc['ids'])} image(s); the map needs at least 2.")
     st.stop()
 plane = cur.plane()  # the 2-D plane drawn: z itself for D = 2, the PCA plane of the codes above
 model_key = str(cur.entry.path)
@@ -156,7 +156,7 @@ def map_panel() -> None:
         st.markdown(f"**{title}**")
         st.plotly_chart(fig, key=MAP_KEY, on_select=_on_select, selection_mode=("points", "box", "lasso"),
                         alt=title)
-        st.caption(f"{len(points):,} points, one per test image. Data: {data.source}. "
+        st.caption(f"{len(points):,} points, one per test image. Data: {widgets.safe_text(data.source, 600)}. "
                    "Dashed box: the area of the manifold grid below.")
         if plane.is_pca:
             st.caption(fm.explained_text(plane.explained.tolist()))

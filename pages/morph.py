@@ -75,7 +75,7 @@ def _uploaded(side: str) -> tuple[torch.Tensor, str] | None:
         return None
     for note in prepared.notes:
         st.caption(note)
-    return prepared.tensor[0], f"uploaded {file.name}"
+    return prepared.tensor[0], f"uploaded {widgets.safe_text(file.name, 80)}"
 
 
 def endpoint(side: str, title: str, default: int) -> tuple[torch.Tensor, str] | None:

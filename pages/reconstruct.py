@@ -62,7 +62,7 @@ if source == UPLOAD:
     if uploaded is None:
         st.info("Upload an image (a digit drawn dark on light paper works), or choose “Try a test image”.")
         st.stop()
-    raw, origin = uploaded.getvalue(), f"your file {uploaded.name}"
+    raw, origin = uploaded.getvalue(), f"your file {widgets.safe_text(uploaded.name, 80)}"
 else:
     i = int(inputs.number_input(f"Test image (0 to {len(data) - 1})", min_value=0, max_value=len(data) - 1,
                                 step=1, key="recon_index"))

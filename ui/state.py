@@ -18,7 +18,7 @@ from services.catalog import DEFAULT_MODEL, ModelEntry, list_models, model_roots
 from services.jobs import JobRegistry
 from services.redact import redact_paths
 from services.workspace import Actor
-from ui import inputs, session
+from ui import inputs, session, widgets
 from vae import explore, settings
 from vae.checkpoint import Checkpoint, CheckpointError, load
 from vae.data.base import DatasetUnavailable, ImageData
@@ -182,7 +182,7 @@ def current() -> Current | None:
     try:
         return Current(entry, load_checkpoint(str(entry.path), entry.mtime))
     except CheckpointError as exc:
-        st.error(f"This model cannot be loaded: {exc}")
+        st.error(f"This model cannot be loaded: {widgets.safe_text(exc, 600)}")
         return None
 
 
@@ -190,7 +190,7 @@ def dataset_or_error(cur: Current) -> ImageData | None:
     try:
         return cur.data()
     except DatasetUnavailable as exc:
-        st.error(str(exc))
+        st.error(widgets.safe_text(exc, 1000))
         return None
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
+from services import validate
+from services.redact import redact_paths
+
 from . import figures
 
 
@@ -41,3 +44,10 @@ def require_entrypoint() -> None:
         st.session_state["_entrypoint_rerun"] = True  # once per session, so a rerun loop is impossible
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def safe_text(text: object, limit: int = 300) -> str:
+    """Text from outside the app's own code (a file name, a library message) made fit for a
+    Markdown element: one line, at most ``limit`` characters, no server paths, punctuation
+    escaped so it cannot become a link, HTML or formatting."""
+    return validate.markdown_escape(redact_paths(validate.plain_text(str(text), limit, "?")))

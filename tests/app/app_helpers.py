@@ -1,6 +1,7 @@
 """Helpers for Streamlit AppTest tests: open the real app.py on a chosen model and page."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -30,3 +31,9 @@ def download_data(at: AppTest, media: dict[str, bytes], label: str) -> bytes:
     button = next(b for b in at.get("download_button") if b.label == label)
     file_id = button.proto.url.rsplit("/", 1)[-1].split(".")[0]
     return media[file_id]
+
+
+def shown(markdown: str) -> str:
+    """What a reader sees of Markdown whose punctuation the app backslash-escaped (untrusted
+    text such as file names and library messages is escaped that way)."""
+    return re.sub(r"\\(.)", r"\1", markdown)

@@ -61,7 +61,8 @@ def _select(at, ids):
 
 
 def _captions(at) -> list[str]:
-    return [c.value for c in at.caption]
+    """The captions as the reader sees them (Markdown backslash escapes removed)."""
+    return [re.sub(r"\\(.)", r"\1", c.value) for c in at.caption]
 
 
 def _has_caption(at, pattern: str) -> bool:

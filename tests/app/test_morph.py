@@ -7,7 +7,7 @@ every payload as it is stored; a download button's ``proto.url`` names its file 
 import io
 
 import numpy as np
-from app_helpers import download_data, image_urls, open_app
+from app_helpers import download_data, image_urls, open_app, shown
 from PIL import Image
 
 
@@ -127,4 +127,4 @@ def test_good_upload_is_prepared_and_morphed():
     assert not at.exception
     assert not at.error
     assert len(image_urls(at)) == 4
-    assert any("End: uploaded one.png" in c.value for c in at.caption)
+    assert any("End: uploaded one.png" in shown(c.value) for c in at.caption)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from app_helpers import open_app
+from app_helpers import open_app, shown
 from PIL import Image, ImageDraw
 
 from services import preprocess
@@ -112,7 +112,7 @@ def test_upload_a_drawn_digit():
     assert caps[:3] == ["uploaded", "grayscale", "inverted (light background)"]
     assert "centred by mass in 28x28" in caps
     _assert_result(at)
-    assert any(c.value == "Input: your file seven.png." for c in at.caption)
+    assert any(shown(c.value) == "Input: your file seven.png." for c in at.caption)
 
 
 def test_noise_scores_as_an_anomaly():
@@ -238,3 +238,12 @@ def test_a_1d_model_says_why_there_is_no_map(tmp_path):
     assert any(s.value == "Where it lands on the latent map" for s in at.subheader)
     assert len(at.get("plotly_chart")) == 1  # the -ELBO histogram only
     assert any(c.value.startswith("No latent map for this model: it has 1 latent dimension") for c in at.caption)
+
+
+def test_an_uploaded_file_name_is_shown_as_plain_text():
+    """A file name is the uploader's text: it must not become a link, HTML or formatting."""
+    name = "**big** [click](http://evil.example) <img src=x>.png"
+    at = _upload(_app(), name, _png(_digit()))
+    caption = next(c.value for c in at.caption if c.value.startswith("Input: your file"))
+    assert not re.search(r"(?<!\\)[\[\]()<>*]", caption)  # every Markdown/HTML character is escaped
+    assert shown(caption) == f"Input: your file {name}."  # and the reader sees the name as it is
