@@ -70,11 +70,6 @@ def reference() -> np.ndarray:
     return out_array(pp.prepare(encode(strokes()), MNIST))
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():  # prepare() caches by file content: each test decodes for itself
-    pp.clear_cache()
-
-
 def close_to(ref: np.ndarray, got: np.ndarray, tol: float = 6.0) -> bool:
     """Mean absolute difference below ``tol`` grey levels, allowing a shift of up to 1 px
     (JPEG noise can tip the rounding of the centre of mass)."""
