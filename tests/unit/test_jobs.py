@@ -4,6 +4,7 @@ import dataclasses
 import time
 
 import pytest
+from job_helpers import wait
 
 from services import worker
 from services.events import Epoch, Failed, Started, Step, parse_line
@@ -20,14 +21,6 @@ def spec(epochs=1, dataset="shapes", model=None, **train):
                           train={"epochs": epochs, "batch_size": 256, **train}, threads=1, device="cpu")
 
 
-def wait(reg, job_id, states, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        st = reg.status(job_id)
-        if st.state in states:
-            return st
-        time.sleep(0.1)
-    raise AssertionError(f"job stayed {reg.status(job_id).state}; log: {reg.status(job_id).error}")
 
 
 def registry(tmp_path, **options):

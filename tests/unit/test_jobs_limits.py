@@ -3,9 +3,9 @@ are not this server's uploads; and the per-job wall-clock limit, which stops a j
 import dataclasses
 import json
 import os
-import time
 
 import pytest
+from job_helpers import wait
 
 from services import worker
 from services.events import Started, Stopped, parse_line
@@ -191,14 +191,6 @@ def _events(job_dir):
     return [parse_line(line) for line in (job_dir / "events.jsonl").read_text().splitlines()]
 
 
-def _wait(reg, job_id, states, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        st = reg.status(job_id)
-        if st.state in states:
-            return st
-        time.sleep(0.05)
-    raise AssertionError(f"job stayed {reg.status(job_id).state}: {reg.status(job_id).error}")
 
 
 def test_the_time_limit_stops_a_job_which_can_then_resume(tmp_path, uploads):
@@ -206,7 +198,7 @@ def test_the_time_limit_stops_a_job_which_can_then_resume(tmp_path, uploads):
     reg = registry(tmp_path, max_running=1, limits=limits)
     try:
         job = reg.submit("slow", spec(epochs=1000, limit=512), A)  # far more than 1 s of work
-        st = _wait(reg, job, ("stopped", "done", "failed"))
+        st = wait(reg, job, ("stopped", "done", "failed"))
         assert (st.state, st.stop_reason, st.label) == ("stopped", "time limit of 1 s reached",
                                                         "stopped: time limit of 1 s reached")
         assert (tmp_path / "jobs" / job / "checkpoint").is_dir()  # saved on the way out
@@ -214,7 +206,7 @@ def test_the_time_limit_stops_a_job_which_can_then_resume(tmp_path, uploads):
         assert len(stopped) == 1 and stopped[0].reason == "time limit of 1 s reached"
         reg.limits = dataclasses.replace(limits, job_time_limit_s=0)
         reg.resume(job, stopped[0].epoch + 1, A)  # finish the epoch it was in
-        st = _wait(reg, job, ("stopped", "done", "failed"))
+        st = wait(reg, job, ("stopped", "done", "failed"))
         assert st.state == "done", st.error
     finally:
         reg.close()
