@@ -120,3 +120,26 @@ def test_local_mode_is_unchanged(tmp_path, monkeypatch):
     labels = _picker_labels(_session(None))
     assert any(label.startswith("mine (yours)") for label in labels)
     assert not any("Teacher" in e.label for e in _session(None).sidebar.expander)
+
+
+def test_public_mode_trains_nothing(monkeypatch):
+    monkeypatch.setenv("VAE_MODE", "public")
+    at = _session(None)
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert [i.value for i in at.info] == ["Training is turned off on this server: explore the models on the other "
+                                          "pages."]
+    assert not at.button and not at.text_input  # no form, no job controls
+    assert "Public mode" in " ".join(c.value for c in at.sidebar.caption)
+
+
+def test_classroom_train_page_waits_for_the_workspace_then_offers_no_zip_without_quota(classroom, monkeypatch):
+    at = _session(None)
+    at.switch_page("pages/train.py").run()
+    assert any("Connecting to your workspace" in i.value for i in at.info)
+    assert not at.main.button  # no form yet
+    monkeypatch.setenv("VAE_UPLOADS_QUOTA_MB", "0")
+    at = _session(workspace.new_workspace_id())
+    at.switch_page("pages/train.py").run()
+    assert "upload a zip of images" not in at.selectbox(key="train_dataset").options
+    assert "up to 50 epochs" in " ".join(c.value for c in at.caption)
