@@ -40,11 +40,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(env_extra: dict[str, str] | None = None, timeout: float = 90.0) -> tuple[subprocess.Popen, str]:
-    """Start ``streamlit run app.py`` on a free port; returns (process, base URL) once healthy."""
+def start_app(env_extra: dict[str, str] | None = None, timeout: float = 90.0,
+              script: str | Path = "app.py") -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run app.py`` (or another ``script``, relative to the repository root or
+    absolute) on a free port; returns (process, base URL) once healthy."""
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_extra or {})}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"

@@ -21,9 +21,17 @@ It speaks to a running ``streamlit run app.py`` the way the browser does, withou
    value goes in the field its kind uses: see :func:`widget_state`. Triggers (buttons,
    ``json_trigger_value``) count for one run only, so they are not kept for the next request.
 
-The server never sends a cached reference (``ref_hash``) here, since the client claims no
-cached messages. Only whole-page runs are requested (no ``fragment_id``). Used by
-tests/e2e/test_e2e_tampered.py.
+Message cache (optional, :class:`MessageCache`, as the browser's ``ForwardMsgCache``): the
+server hashes every ForwardMsg (``hash``, over the message without its metadata) and marks a
+``new_element`` delta of at least ``global.minCachedMessageSize`` (10 kB) serialized as
+``metadata.cacheable``. The browser keeps cacheable messages and lists their hashes in every
+``rerun_script`` (``cached_message_hashes``); for a cacheable message whose hash is listed,
+the server sends only a reference (``ref_hash``, with the real message's metadata: its
+delta path) and the browser puts the cached message there. After each run that ends for good
+the browser ages its entries and drops those unused for more than ``max_cached_message_age``
+runs (from ``new_session.config``; 2 by default). Without a cache the client claims nothing,
+and a reference is an error. Only whole-page runs are requested (no ``fragment_id``). Used by
+tests/e2e/test_e2e_tampered.py and harness/loadclient.py.
 """
 from __future__ import annotations
 
@@ -57,6 +65,8 @@ class Run:
     status: int | None = None
     messages: int = 0  # ForwardMsgs read for this request
     seconds: float = 0.0  # from sending the request to the run's end
+    bytes: int = 0  # websocket payload bytes read for this request
+    refs: int = 0  # messages that came as references to the client's message cache
 
     def of_type(self, kind: str) -> list[Any]:
         """The payloads of every element of ``kind`` (e.g. ``"number_input"``, ``"exception"``)."""
@@ -139,19 +149,65 @@ def component_trigger(proto: Any, event: str, value: Any) -> WidgetState:
                        json_trigger_value=json.dumps([{"event": event, "value": value}]))
 
 
+class CacheMiss(RuntimeError):
+    """The server referred to a message the client's cache does not hold."""
+
+
+class MessageCache:
+    """A browser's ForwardMsg cache (Streamlit's frontend ``ForwardMsgCache``): see the module
+    docstring. ``hits``/``saved_bytes`` count references resolved and the bytes not resent."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[bytes, int]] = {}  # hash -> (encoded message, run count when last used)
+        self.runs = 0
+        self.max_age = 2
+        self.hits = 0
+        self.saved_bytes = 0
+
+    def hashes(self) -> list[str]:
+        """What a rerun request claims the client holds."""
+        return list(self.entries)
+
+    def process(self, fwd: ForwardMsg, data: bytes) -> ForwardMsg:
+        """Keep ``fwd`` if cacheable; resolve a reference to the cached message (with the
+        reference's metadata). Raises :class:`CacheMiss` for an unknown reference."""
+        if fwd.WhichOneof("type") == "ref_hash":
+            entry = self.entries.get(fwd.ref_hash)
+            if entry is None:
+                raise CacheMiss(f"the server referred to message {fwd.ref_hash}, which is not in the cache")
+            self.entries[fwd.ref_hash] = (entry[0], self.runs)
+            full = ForwardMsg()
+            full.ParseFromString(entry[0])
+            full.metadata.CopyFrom(fwd.metadata)
+            self.hits += 1
+            self.saved_bytes += len(entry[0]) - len(data)
+            return full
+        if fwd.metadata.cacheable and fwd.hash:
+            self.entries[fwd.hash] = (self.entries.get(fwd.hash, (data,))[0], self.runs)
+        return fwd
+
+    def run_finished(self) -> None:
+        """A run ended for good: age the entries, drop those older than ``max_age`` runs."""
+        self.runs += 1
+        self.entries = {h: e for h, e in self.entries.items() if self.runs - e[1] <= self.max_age}
+
+
 class Session:
     """One app session over one websocket, used from one thread: :meth:`open`, then :meth:`rerun`.
 
     ``base_url`` is the app's http URL (``http://127.0.0.1:8501``); ``page`` the URL path of a page
-    (``"morph"``, empty for the default one); ``query`` the query string without ``?``."""
+    (``"morph"``, empty for the default one); ``query`` the query string without ``?``;
+    ``cache`` a :class:`MessageCache` to behave as a browser with its message cache."""
 
-    def __init__(self, base_url: str, page: str = "", query: str = "", timeout: float = 90.0) -> None:
+    def __init__(self, base_url: str, page: str = "", query: str = "", timeout: float = 90.0,
+                 cache: MessageCache | None = None) -> None:
         self.url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/") + STREAM_PATH
         self.page, self.query, self.timeout = page, query, timeout
         self.page_script_hash = ""
         self.pages: dict[str, str] = {}  # url_pathname -> page_script_hash
         self.states: dict[str, WidgetState] = {}
         self.last: Run | None = None
+        self.cache = cache
         self._ws: ClientConnection | None = None
         self._stack = ExitStack()
 
@@ -177,6 +233,13 @@ class Session:
         persistent = [s for s in self.states.values() if s.id not in sent_ids]
         return self._request(widgets=[*persistent, *sent])
 
+    def goto(self, page: str) -> Run:
+        """Navigate to another page (its URL path, as in :attr:`pages`) in the same session,
+        as the browser does on a click in the navigation: the page's widgets start afresh."""
+        self.page, self.page_script_hash = page, self.pages[page]
+        self.states.clear()
+        return self._request(page_name=page)
+
     def set(self, **values: Any) -> Run:
         """Rerun with the widgets of the last run whose keys are given set to these values
         (``set(morph_steps=3_000_000)``)."""
@@ -193,6 +256,8 @@ class Session:
         msg.rerun_script.page_script_hash = self.page_script_hash
         msg.rerun_script.page_name = page_name
         msg.rerun_script.widget_states.widgets.extend(widgets)
+        if self.cache is not None:
+            msg.rerun_script.cached_message_hashes.extend(self.cache.hashes())
         assert self._ws is not None, "open() first"
         start = time.monotonic()
         self._ws.send(msg.SerializeToString())
@@ -202,12 +267,16 @@ class Session:
 
     def _collect(self) -> Run:
         """Read messages until a run finishes for good (not early, for a rerun)."""
-        run = Run()
-        for fwd in self._messages():
-            run.messages += 1
+        run, started = Run(), False
+        for fwd, size, ref in self._messages():
+            run.messages, run.bytes, run.refs = run.messages + 1, run.bytes + size, run.refs + ref
             kind = fwd.WhichOneof("type")
             if kind == "new_session":
-                run = Run(page_script_hash=fwd.new_session.page_script_hash, messages=run.messages)
+                run = Run(page_script_hash=fwd.new_session.page_script_hash, messages=run.messages,
+                          bytes=run.bytes, refs=run.refs)
+                started = True
+                if self.cache is not None and fwd.new_session.config.max_cached_message_age:
+                    self.cache.max_age = fwd.new_session.config.max_cached_message_age
             elif kind == "navigation":
                 self.page_script_hash = run.page_script_hash = fwd.navigation.page_script_hash
                 self.pages = {p.url_pathname: p.page_script_hash for p in fwd.navigation.app_pages}
@@ -217,11 +286,15 @@ class Session:
                 raise RuntimeError("the server sent a cached-message reference, though the client claimed none")
             elif kind == "script_finished":
                 run.status = fwd.script_finished
+                if self.cache is not None and started and fwd.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                    self.cache.run_finished()  # as the browser: only after a new_session since the request
                 if fwd.script_finished in DONE:
                     return run
         raise AssertionError("unreachable")
 
-    def _messages(self) -> Iterator[ForwardMsg]:
+    def _messages(self) -> Iterator[tuple[ForwardMsg, int, bool]]:
+        """(message, its size on the wire, whether it came as a cache reference), references
+        resolved through the cache."""
         assert self._ws is not None, "open() first"
         deadline = time.monotonic() + self.timeout
         while True:
@@ -233,4 +306,7 @@ class Session:
                 raise ValueError("the server sent a text frame; Streamlit sends binary protobufs")
             fwd = ForwardMsg()
             fwd.ParseFromString(data)
-            yield fwd
+            ref = fwd.WhichOneof("type") == "ref_hash"
+            if self.cache is not None:
+                fwd = self.cache.process(fwd, data)
+            yield fwd, len(data), ref
