@@ -41,10 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from harness.browser import start_app, stop_app  # noqa: E402
-from harness.loadclient import APP_PAGES, Dropped, Sample, Student, check_local  # noqa: E402
+from harness.browser import start_app, stop_app
+from harness.loadclient import APP_PAGES, Dropped, Sample, Student, check_local
 
 
 @dataclass
