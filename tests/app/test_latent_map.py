@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_helpers import image_urls, open_app
+from app_helpers import image_urls, open_app, shown
 
 PAGE = "pages/latent_map.py"
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def _select(at, ids):
 
 def _captions(at) -> list[str]:
     """The captions as the reader sees them (Markdown backslash escapes removed)."""
-    return [re.sub(r"\\(.)", r"\1", c.value) for c in at.caption]
+    return [shown(c.value) for c in at.caption]
 
 
 def _has_caption(at, pattern: str) -> bool:

@@ -1,15 +1,10 @@
 """AppTest: the Train page's form, its validation, and a real (tiny) job shown live."""
-import re
 import time
 
-from app_helpers import open_app
+from app_helpers import open_app, shown
 
 from vae.runspec import DataSpec, RunSpec
 
-
-def _shown(markdown: str) -> str:
-    """What the browser shows of Markdown whose punctuation was backslash-escaped."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 def _train_page():
     return open_app("mnist-2d", "pages/train.py")
@@ -33,7 +28,7 @@ def test_bad_names_are_refused_with_a_reason():
     for bad in ("../../etc", "a/b", ""):
         at.text_input(key="train_name").set_value(bad)
         _start(at)
-        assert any("letters, digits" in _shown(e.value) for e in at.error), bad
+        assert any("letters, digits" in shown(e.value) for e in at.error), bad
         assert not at.dataframe  # no job was started
 
 
