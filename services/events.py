@@ -65,24 +65,17 @@ class Step(StepReport, _Event):
 
 
 @dataclass(frozen=True)
-class Epoch(_Event):
-    """An epoch's numbers (``train``/``test`` as in EpochReport.to_dict) and its preview ``image``
-    (a file name in the job folder)."""
+class Epoch(EpochReport, _Event):
+    """An :class:`EpochReport` (times rounded as in its ``to_dict``) and its preview ``image`` (a
+    file name in the job folder)."""
 
     TYPE: ClassVar[str] = "epoch"
-    epoch: int
-    epochs: int
-    train: dict
-    test: dict | None
-    seconds: float
-    samples_per_s: float
-    eta_s: float
-    image: str
+    image: str = ""
     time: float = field(default_factory=_now)
 
     @classmethod
     def from_report(cls, r: EpochReport, image: str) -> Epoch:
-        return cls(**r.to_dict(), epochs=r.epochs, eta_s=r.eta_s, image=image)
+        return cls(**{**dataclasses.asdict(r), **r.to_dict()}, image=image)
 
 
 @dataclass(frozen=True)
