@@ -183,3 +183,18 @@ class Student:
             raise Dropped("cache-miss", str(exc)) from exc
         except (ConnectionClosed, InvalidHandshake, OSError) as exc:
             raise Dropped("closed", f"{type(exc).__name__}: {exc}") from exc
+
+
+def load_bench() -> Any:
+    """``bench/load.py`` as a module, for tests (``bench/`` is a folder of scripts, not a package)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    if "bench_load" not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "bench" / "load.py"
+        spec = importlib.util.spec_from_file_location("bench_load", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bench_load"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["bench_load"]

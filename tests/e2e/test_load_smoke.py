@@ -3,11 +3,11 @@ visit their pages, change a number input or slider and fetch the images; no sess
 no image fetch fail, no exception show. Not a timing test."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+
+from harness import loadclient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -17,17 +17,8 @@ def _need_browser():
     """Overrides the e2e conftest's: this test needs the app server, not a browser."""
 
 
-def _load_bench():
-    """bench/load.py as a module (bench/ is not a package)."""
-    if "bench_load" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
-        sys.modules["bench_load"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules["bench_load"])
-    return sys.modules["bench_load"]
-
-
 def test_three_students_for_five_seconds(app_url, capsys):
-    status, tally = _load_bench().main(["--url", app_url, "--sessions", "3", "--seconds", "5", "--ramp", "1",
+    status, tally = loadclient.load_bench().main(["--url", app_url, "--sessions", "3", "--seconds", "5", "--ramp", "1",
                                         "--think", "0.5", "--changes", "1", "--after-wait", "0"])
     printed = capsys.readouterr().out
     assert status == 0, printed

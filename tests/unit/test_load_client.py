@@ -7,9 +7,7 @@ references to the same elements a client without a cache receives in full.
 """
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 import threading
 import time
 from pathlib import Path
@@ -36,15 +34,6 @@ if n == 3:
 st.image(np.full((8, 8), 20 * n, dtype=np.uint8))
 """
 SPECS = {"main": PageSpec("", "n", 0, 10)}
-
-
-def _load_bench():
-    """bench/load.py as a module (bench/ is not a package)."""
-    if "bench_load" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("bench_load", ROOT / "bench" / "load.py")
-        sys.modules["bench_load"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules["bench_load"])
-    return sys.modules["bench_load"]
 
 
 def _start(tmp_path: Path):
@@ -99,7 +88,7 @@ def test_only_local_targets():
         with pytest.raises(ValueError, match="only http://127.0.0.1"):
             check_local(url)
     with pytest.raises(SystemExit):
-        _load_bench().parse(["--url", "http://192.168.1.5:8501"])
+        loadclient.load_bench().parse(["--url", "http://192.168.1.5:8501"])
 
 
 def test_exception_element_is_counted(tiny_url):
@@ -148,7 +137,7 @@ def test_message_cache_gets_references_for_the_same_elements(tiny_url):
 
 def test_a_server_that_goes_away_drops_the_sessions_and_the_run_ends(tmp_path):
     proc, url = _start(tmp_path)
-    load = _load_bench()
+    load = loadclient.load_bench()
     args = load.parse(["--url", url, "--sessions", "2", "--seconds", "60", "--think", "0.2", "--ramp", "0",
                        "--changes", "50", "--timeout", "10", "--after-wait", "0"])
     args.specs, args.pages = SPECS, ["main"]
