@@ -67,6 +67,7 @@ def test_two_students_and_a_teacher(browser, classroom_url):
 
         open_page(b, classroom_url, "train")
         b.get_by_text("New job").wait_for()
+        wait_ready(b)  # the run that drew the form has finished: a job list would be there by now
         expect(b.get_by_text("Your jobs")).to_have_count(0)
         assert not any("my-shapes" in o for o in _picker_options(b))
         b.goto(job_url)  # A's job through its link: a read-only view
