@@ -1,9 +1,11 @@
 """Who this browser session is: the deployment mode, the workspace and the teacher.
 
 In ``classroom`` mode each browser keeps an unguessable workspace id in its own storage
-(``localStorage``, through the tiny ``vae_workspace`` component below), so it survives a reload
-and a browser restart on that machine and never appears in a link. Until the browser has
-reported it, :func:`actor` is None and pages that act on one's own work wait. A teacher enters
+(``localStorage``, mirrored in a cookie that the server reads when a page connects; the tiny
+``vae_workspace`` component below keeps them in step and, on a first visit, reloads the page
+once so the cookie is there). It survives a reload and a browser restart on that machine and
+never appears in a link. Until the server knows it, :func:`actor` is None and pages that act on
+one's own work wait. A teacher enters
 ``$VAE_TEACHER_TOKEN`` in the sidebar. In ``local`` mode there is one user
 (:data:`services.workspace.LOCAL`); ``public`` mode has no workspaces and trains nothing.
 """
@@ -21,10 +23,11 @@ COMPONENT_KEY = "vae_workspace"
 TOKEN_KEY = "teacher_token_input"
 MAX_TOKEN_TRIES = 5  # per session
 
+COOKIE = "vae_workspace"
 _JS = """
 export default function (component) {
   const {data, setStateValue} = component;
-  const KEY = "vae-latent-lab-workspace";
+  const KEY = "vae-latent-lab-workspace", RELOADED = "vae-latent-lab-workspace-reloaded";
   const OK = /^[A-Za-z0-9_-]{22,64}$/;
   let id = null;
   try { id = window.localStorage.getItem(KEY); } catch (e) { id = null; }
@@ -34,9 +37,23 @@ export default function (component) {
     id = btoa(String.fromCharCode(...bytes)).replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
     try { window.localStorage.setItem(KEY, id); } catch (e) { /* private mode: this tab only */ }
   }
-  if (!data || data.known !== id) setStateValue("id", id);
+  // The server reads the cookie when a page opens its connection, so it knows the workspace
+  // from the first run on: no rerun from here (a rerun sent too early can lose the page).
+  document.cookie = `${COOKIE}=${id}; Max-Age=31536000; Path=/; SameSite=Strict`;
+  let reloaded = false;
+  try { reloaded = window.sessionStorage.getItem(RELOADED) === "1"; } catch (e) { reloaded = true; }
+  if (data && data.known === id) {
+    try { window.sessionStorage.removeItem(RELOADED); } catch (e) { /* nothing to undo */ }
+    return;
+  }
+  if (!reloaded) {  // first visit: open the page again, now with the cookie
+    try { window.sessionStorage.setItem(RELOADED, "1"); } catch (e) { /* then no second reload */ }
+    window.location.reload();
+    return;
+  }
+  setStateValue("id", id);  // cookies are off: tell this session directly
 }
-"""
+""".replace("${COOKIE}", COOKIE)
 _COMPONENT = st.components.v2.component("vae_workspace", js=_JS)
 
 
@@ -50,10 +67,19 @@ def _take_reported_id() -> None:
         st.session_state[WORKSPACE_KEY] = value
 
 
+def _take_cookie() -> None:
+    """The workspace id the browser sent as a cookie when this session's connection opened."""
+    if WORKSPACE_KEY not in st.session_state:
+        value = st.context.cookies.get(COOKIE)
+        if workspace.valid_workspace_id(value):
+            st.session_state[WORKSPACE_KEY] = value
+
+
 def mount_workspace() -> None:
     """Ask the browser for its workspace id (classroom mode only); call once per run, from app.py."""
     if mode() != "classroom":
         return
+    _take_cookie()
     _take_reported_id()
     _COMPONENT(key=COMPONENT_KEY, data={"known": st.session_state.get(WORKSPACE_KEY)},
                on_id_change=_take_reported_id)
