@@ -10,7 +10,7 @@ import streamlit as st
 import torch
 
 from services import validate
-from ui import fig_live, inputs, live, state, widgets
+from ui import fig_live, inputs, live, renders, state, widgets
 from vae import explore
 
 MAX_SLIDERS = 32
@@ -129,12 +129,12 @@ def panel() -> None:
         else:
             st.info(f"Live decoding is off for this model: {live_dec.reason}. The image is decoded on the "
                     "server instead, when you release a slider.")
-            widgets.show(explore.decode(cur.model, torch.from_numpy(z))[0], 336, caption="decoded image")
+            widgets.show_png(renders.decoded(*cur.key, tuple(z.tolist()), 336), caption="decoded image")
         if st.session_state.get("decode_source"):
             st.caption(f"Started from {st.session_state['decode_source']}.")
         dim = inputs.selectbox("Traversal: dimension", shown, format_func=lambda d: f"z{d}", key="decode_traverse")
-        strip = explore.traversal(cur.model, torch.from_numpy(z), dim, torch.linspace(-RANGE, RANGE, 9))
-        widgets.show_grid(strip, ncol=9, scale=2, caption=f"z{dim} from −3 to +3, others as above")
+        strip = renders.traversal(*cur.key, tuple(z.tolist()), dim, RANGE, 9, 2)
+        widgets.show_png(strip, caption=f"z{dim} from −3 to +3, others as above")
 
 
 panel()

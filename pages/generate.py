@@ -4,8 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from services import validate
-from ui import figures, inputs, state, widgets
-from vae import explore
+from ui import inputs, renders, state, widgets
 
 GRID_SIZES = (4, 6, 8, 10)
 SEED_MAX = 2**31 - 1
@@ -46,11 +45,9 @@ k = inputs.selectbox("Grid size", GRID_SIZES, index=2, format_func=lambda s: f"{
                      where=c3)
 c4.button("New samples", on_click=_next_seed, icon=":material/casino:", use_container_width=True)
 
-images = explore.sample_prior(cur.model, k * k, state.generator(seed), temperature)
-mosaic = figures.grid(images, ncol=k)
-size = max(mosaic.shape[:2]) * SHOW_SCALE
-widgets.show(mosaic, size, caption=f"{k * k} samples, z ~ N(0, {temperature:.2f}² I), seed {seed}, "
-                              f"decoded by {cur.entry.name}")
-st.download_button("Download grid as PNG", figures.png_bytes(figures.upscale(mosaic, size)),
+png = renders.samples(*cur.key, int(seed), float(temperature), int(k), SHOW_SCALE)
+widgets.show_png(png, caption=f"{k * k} samples, z ~ N(0, {temperature:.2f}² I), seed {seed}, "
+                               f"decoded by {cur.entry.name}")
+st.download_button("Download grid as PNG", png,
                    file_name=f"samples-{cur.entry.name}-seed{seed}-T{temperature:.2f}.png", mime="image/png",
                    on_click="ignore", icon=":material/download:", key="generate_png")

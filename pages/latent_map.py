@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 import streamlit as st
-import torch
 
 from services import validate
 from ui import fig_latent_map as fm
-from ui import fig_live, figures, inputs, live, state, widgets
-from vae import explore
+from ui import fig_live, figures, inputs, live, renders, state, widgets
 
 MAP_KEY = "latent_map_chart"
 SEL_KEY = "latent_map_selected"
 GRID_KEY = "latent_map_grid"
 PAD_KEY = "latent_pad"
 PIN_KEY = "latent_pad_z"  # {"model": path, "plane": [a, b], "z": [D values]}
-PAD_POINTS = 2000
 MAX_SHOWN = 24
-LOW, HIGH = 0.05, 0.95  # grid probabilities: Phi^-1(0.05) .. Phi^-1(0.95) = -1.64 .. 1.64
+LOW, HIGH, PAD_POINTS = state.MAP_LOW, state.MAP_HIGH, state.PAD_POINTS
 
 widgets.require_entrypoint()
 st.header("Latent map: where the test images land")
@@ -63,7 +60,7 @@ if len(enc["ids"]) < 2:
     st.stop()
 plane = cur.plane()  # the 2-D plane drawn: z itself for D = 2, the PCA plane of the codes above
 model_key = str(cur.entry.path)
-points = plane.coords(enc["mean"]).numpy()  # (N, 2)
+points = state.plane_points(*cur.key, cur.entry.dataset)  # (N, 2)
 grid_box = plane.box(LOW, HIGH)
 pad_extent = fig_live.pad_extent(points, grid_box)  # the pad's square, as pad_payload draws it
 
@@ -114,27 +111,21 @@ def _focus(pos: int) -> tuple[list, str]:
 
 def _show_selection(pos: np.ndarray, n_selected: int) -> None:
     """Originals (left) and their reconstructions (right) for the first MAX_SHOWN positions."""
-    shown = torch.from_numpy(pos[:MAX_SHOWN])
-    x = data.float_images(shown)
-    recon = explore.reconstruct(cur.model, x)
+    shown = [int(i) for i in pos[:MAX_SHOWN]]
     if n_selected > MAX_SHOWN:
         st.caption(f"{n_selected} images selected; showing the first {MAX_SHOWN}.")
     else:
         st.caption(f"{n_selected} image{'s' if n_selected > 1 else ''} selected.")
+    pics = renders.selection(*cur.key, cur.entry.dataset, tuple(shown), min(len(shown), 4))
     left, right = st.columns(2)
     if len(shown) == 1:
-        i = int(shown[0])
+        i = shown[0]
         label = f"#{int(data.ids[i])} ({data.classes[int(data.labels[i])]})"
-        with left:
-            widgets.show(x[0], 168, caption=f"original {label}")
-        with right:
-            widgets.show(recon[0], 168, caption="reconstruction")
+        left.image(pics["originals"], caption=f"original {label}", width="content", output_format="PNG")
+        right.image(pics["reconstructions"], caption="reconstruction", width="content", output_format="PNG")
         return
-    ncol = min(len(shown), 4)
-    with left:
-        widgets.show_grid(x, ncol, scale=2, caption="originals")
-    with right:
-        widgets.show_grid(recon, ncol, scale=2, caption="reconstructions")
+    left.image(pics["originals"], caption="originals", width="content", output_format="PNG")
+    right.image(pics["reconstructions"], caption="reconstructions", width="content", output_format="PNG")
     ids = ", ".join(f"#{int(data.ids[int(i)])}" for i in shown)
     st.caption(f"In reading order: {ids}.")
 
@@ -148,8 +139,7 @@ def map_panel() -> None:
     if pinned is not None:
         overlays = [*overlays, figures.marker_trace(np.asarray(pinned["plane"]), "pinned (latent pad)", symbol="star")]
     # The title goes above the chart, not in it, where Plotly's toolbar would cover it.
-    fig = fm.map_figure(points, enc["labels"], enc["ids"], data.classes, plane.axis_titles, "",
-                        grid_box=grid_box, overlays=overlays)
+    fig = figures.with_overlays(state.map_spec(*cur.key, cur.entry.dataset, True), overlays)
     left, right = st.columns([3, 2], gap="large")
     with left:
         title = plane.title("test images")
@@ -187,7 +177,7 @@ def pad_panel() -> None:
     """The latent pad (not a fragment: a pin reruns the page, so the map shows the new star)."""
     st.subheader("Latent pad: drag to decode, click to pin")
     axes = plane.axis_names
-    background = fig_live.pad_payload(points, enc["labels"], state.generator(0), axes, box=grid_box, k=PAD_POINTS)
+    background = state.pad_background(*cur.key, cur.entry.dataset, LOW, HIGH, PAD_POINTS)
     live_dec = live.live_decoder(cur)
     pinned = _pinned()
     left, right = st.columns([5, 2], gap="large")
@@ -205,8 +195,8 @@ def pad_panel() -> None:
                        "decoded here by the server.")
             return
         a, b = pinned["plane"]
-        img = explore.decode(cur.model, torch.tensor(pinned["z"]))[0]
-        widgets.show(img, 168, caption=f"pinned: {axes[0]} = {a:.2f}, {axes[1]} = {b:.2f}")
+        png = renders.decoded(*cur.key, tuple(float(v) for v in pinned["z"]), 168)
+        widgets.show_png(png, caption=f"pinned: {axes[0]} = {a:.2f}, {axes[1]} = {b:.2f}")
         if plane.is_pca:
             st.caption("On the PCA plane: z = mean code + a·PC1 + b·PC2.")
         st.button("Unpin", on_click=_unpin)
@@ -216,11 +206,11 @@ def pad_panel() -> None:
 def manifold_panel() -> None:
     st.subheader("Manifold: decode a grid over the map")
     n = inputs.slider("Grid size (n × n images)", 10, 25, 15, key=GRID_KEY)
-    images, values = explore.manifold(cur.model, plane, n, low=LOW, high=HIGH)
-    st.markdown(fm.manifold_text(plane, values.numpy()))
+    png, values = renders.manifold(*cur.key, cur.entry.dataset, int(n), LOW, HIGH, 720)
+    st.markdown(fm.manifold_text(plane, values))
     x, y = plane.axis_names
     caption = f"{x} grows left to right, {y} bottom to top; {n}×{n} images from one decoder call"
-    widgets.show_grid(images, ncol=n, scale=max(1, round(720 / (n * (images.shape[-1] + 2)))), caption=caption)
+    widgets.show_png(png, caption=caption)
 
 
 map_panel()

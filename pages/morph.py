@@ -5,7 +5,7 @@ import streamlit as st
 import torch
 
 from services import preprocess
-from ui import figures, inputs, state, widgets
+from ui import inputs, renders, state, widgets
 from vae import explore
 
 SOURCES = ("Test image", "Random of a class", "Upload")
@@ -105,16 +105,17 @@ method = inputs.radio("Interpolation", list(METHODS), format_func=METHODS.__geti
                       key="morph_method", where=c1)
 steps = inputs.slider("Steps in the strip (N)", 3, 16, 8, key="morph_steps", where=c2)
 
-z, _ = explore.encode_images(cur.model, torch.stack([x0, x1]))
-frames = explore.decode(cur.model, explore.interpolate(z[0], z[1], steps, method))
+ends_x = torch.stack([x0, x1])
+out = renders.morph(*cur.key, renders.digest(ends_x), ends_x, method, int(steps))
+z = torch.from_numpy(out["z"])
 
 left, middle, right = st.columns([1, 8, 1], vertical_alignment="center")
 with left:
-    widgets.show(x0, 84, caption="start (original)")
+    widgets.show_png(out["start"], caption="start (original)")
 with middle:
-    widgets.show_grid(frames, ncol=steps, scale=2, caption=f"{steps} decoded steps, t = 0 … 1 ({METHODS[method]})")
+    widgets.show_png(out["strip"], caption=f"{steps} decoded steps, t = 0 … 1 ({METHODS[method]})")
 with right:
-    widgets.show(x1, 84, caption="end (original)")
+    widgets.show_png(out["end"], caption="end (original)")
 st.caption(f"Start: {cap0}. End: {cap1}.")
 
 
@@ -122,8 +123,8 @@ st.caption(f"Start: {cap0}. End: {cap1}.")
 def at_t(z0: torch.Tensor, z1: torch.Tensor, method: str) -> None:
     """A slider over t and the single decoded image there, large."""
     t = inputs.slider("t (0 = start, 1 = end)", 0.0, 1.0, 0.5, step=0.01, key="morph_t")
-    img = explore.decode(cur.model, explore.interpolate_at(z0, z1, t, method))[0]
-    widgets.show(img, 280, caption=f"decoded at t = {t:.2f}")
+    zt = explore.interpolate_at(z0, z1, t, method)
+    widgets.show_png(renders.decoded(*cur.key, tuple(zt.reshape(-1).tolist()), 280), caption=f"decoded at t = {t:.2f}")
 
 
 col_t, col_gif = st.columns([2, 1], gap="large")
@@ -131,6 +132,6 @@ with col_t:
     at_t(z[0], z[1], method)
 with col_gif:
     st.markdown("**Export**")
-    st.download_button("Download morph as GIF", figures.gif_bytes(frames, bounce=True), file_name="morph.gif",
+    st.download_button("Download morph as GIF", out["gif"], file_name="morph.gif",
                        mime="image/gif", on_click="ignore", icon=":material/download:", key="morph_gif")
     st.caption(f"{2 * steps - 2} frames: the {steps} steps forth, then back, looping.")

@@ -2,12 +2,13 @@
 and see what the VAE makes of it: reconstruction, -ELBO and an anomaly percentile."""
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 import torch
 
 from services import preprocess
 from ui import fig_latent_map as fm
-from ui import fig_reconstruct, figures, inputs, state, widgets
+from ui import fig_reconstruct, figures, inputs, renders, state, widgets
 from vae import explore
 
 UPLOAD, TEST = "Upload a file", "Try a test image"
@@ -79,11 +80,12 @@ for note in prepared.notes:
 
 st.subheader("Preparation, step by step")
 for col, (caption, arr) in zip(st.columns(len(prepared.steps)), prepared.steps):
-    col.image(fig_reconstruct.step_image(arr), caption=caption, width="content", output_format="PNG")
+    col.image(figures.png_bytes(fig_reconstruct.step_image(arr)), caption=caption, width="content",
+              output_format="PNG")
 
 x = prepared.tensor
-recon = explore.reconstruct(cur.model, x)[0]
-rec_nats, kl_nats = (float(t[0]) for t in explore.elbo_parts(cur.model, x, state.generator(seed)))
+out = renders.reconstruction(*cur.key, renders.digest(x), x, int(seed))
+rec_nats, kl_nats = out["rec_nats"], out["kl_nats"]
 score = rec_nats + kl_nats
 with st.spinner("Scoring the test images once for this model…"):
     reference = state.test_neg_elbos(*cur.key, cur.entry.dataset)
@@ -94,9 +96,9 @@ left, right = st.columns([2, 3], gap="large")
 with left:
     a, b = st.columns(2)
     with a:
-        widgets.show(x[0], 196, caption="model input")
+        widgets.show_png(out["input"], caption="model input")
     with b:
-        widgets.show(recon, 196, caption="reconstruction")
+        widgets.show_png(out["recon"], caption="reconstruction")
     st.caption(f"Input: {origin}.")
 with right:
     m1, m2 = st.columns(2)
@@ -107,22 +109,20 @@ with right:
     st.plotly_chart(fig_reconstruct.elbo_histogram(reference, score, pct), key="recon_hist")
 
 
-def where_it_lands(x: torch.Tensor) -> None:
-    """The Latent map's plane with the test images as dots and the posterior of ``x`` (1, C, H, W)
-    projected onto it: a marker and its ±2σ ellipse (the same builders as the Latent map page)."""
+def where_it_lands(mean: np.ndarray, std: np.ndarray) -> None:
+    """The Latent map's plane with the test images as dots and the posterior N(mean, std²) (D,)
+    of the input projected onto it: a marker and its ±2σ ellipse (the Latent map's builders)."""
     st.subheader("Where it lands on the latent map")
     if cur.entry.latent_dim < 2:
         st.caption(f"No latent map for this model: it has {cur.entry.latent_dim} latent dimension, and the map "
                    "is a plane, which needs at least 2.")
         return
     with st.spinner("Encoding the test set (once per model)…"):
-        enc, plane = cur.encoded(), cur.plane()
-    mean, std = explore.encode_images(cur.model, x)
-    point, cov = (t.numpy() for t in plane.project(mean[0], std[0]))
+        plane = cur.plane()
+    point, cov = (t.numpy() for t in plane.project(torch.from_numpy(mean), torch.from_numpy(std)))
     overlays = fm.posterior_overlays(point, cov, "your image", plane.is_pca)
-    fig = fm.map_figure(plane.coords(enc["mean"]).numpy(), enc["labels"], enc["ids"], data.classes,
-                        plane.axis_titles, "", overlays=overlays)
-    fig.update_layout(dragmode="pan", clickmode="none")
+    fig = figures.with_overlays(state.map_spec(*cur.key, cur.entry.dataset, False), overlays, dragmode="pan",
+                                clickmode="none")
     st.plotly_chart(fig, key="recon_map", alt=plane.title("test images"))
     if plane.is_pca:
         st.caption("Dots: the test images' posterior means projected onto the PCA plane of the map (PC1, PC2), "
@@ -133,4 +133,4 @@ def where_it_lands(x: torch.Tensor) -> None:
                    "the ring is its posterior ±2σ.")
 
 
-where_it_lands(x)
+where_it_lands(out["mean"], out["std"])

@@ -111,6 +111,13 @@ def map_figure(points: np.ndarray, labels: np.ndarray, ids: np.ndarray, classes:
     return fig
 
 
+def map_spec(points: np.ndarray, labels: np.ndarray, ids: np.ndarray, classes: tuple[str, ...],
+             axis_titles: tuple[str, str], grid_box: tuple[float, float, float, float] | None = None) -> dict:
+    """:func:`map_figure` without overlays as a plain spec dict, to build once per model and
+    share: draw it with :func:`figures.with_overlays`."""
+    return map_figure(points, labels, ids, classes, axis_titles, "", grid_box=grid_box).to_dict()
+
+
 def explained_text(explained: Sequence[float]) -> str:
     """'PC1 explains 41.2% of the variance of the codes, PC2 18.0% (59.2% together).'"""
     ratios = [100.0 * float(v) for v in explained]

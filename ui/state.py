@@ -18,13 +18,15 @@ from services.catalog import DEFAULT_MODEL, ModelEntry, list_models, model_roots
 from services.jobs import JobRegistry
 from services.redact import redact_paths
 from services.workspace import Actor
-from ui import inputs, session, widgets
+from ui import fig_latent_map, fig_live, inputs, session, warm, widgets
 from vae import explore, settings
 from vae.checkpoint import Checkpoint, CheckpointError, load
 from vae.data.base import DatasetUnavailable, ImageData
 from vae.plane import LatentPlane
 from vae.registry import load_dataset
 
+MAP_LOW, MAP_HIGH = 0.05, 0.95  # the manifold grid's prior probabilities: Phi^-1 = -1.64 .. 1.64
+PAD_POINTS = 2000  # test images drawn as dots on the latent pad
 REAP_AFTER_S = 6 * 3600  # finished jobs are forgotten (and their folders removed) after this
 MODEL_KEY = "model_path"
 PICKER_KEY = "model_picker"
@@ -56,6 +58,33 @@ def latent_plane(path: str, mtime: float, dataset: str) -> LatentPlane:
     """The Latent map's plane for the model at ``path`` (D >= 2), fitted to its encoded test set;
     once per model version (``mtime``), shared read-only."""
     return LatentPlane.fit(torch.from_numpy(encoded(path, mtime, dataset)["mean"]))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def plane_points(path: str, mtime: float, dataset: str) -> np.ndarray:
+    """(N, 2) coordinates of the encoded test set on the Latent map's plane."""
+    return latent_plane(path, mtime, dataset).coords(encoded(path, mtime, dataset)["mean"]).numpy()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def pad_background(path: str, mtime: float, dataset: str, low: float, high: float, k: int) -> dict:
+    """The latent pad's background (:func:`ui.fig_live.pad_payload`): ``k`` of the plane points
+    (drawn with seed 0), the grid box between prior probabilities ``low`` and ``high``."""
+    plane = latent_plane(path, mtime, dataset)
+    return fig_live.pad_payload(plane_points(path, mtime, dataset), encoded(path, mtime, dataset)["labels"],
+                                generator(0), plane.axis_names, box=plane.box(low, high), k=k)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def map_spec(path: str, mtime: float, dataset: str, box: bool) -> dict:
+    """The Latent map's base figure (every test image as a dot; the manifold grid's box when
+    ``box``) as a Plotly spec, built once per model version and shared read-only: pages draw it
+    with :func:`ui.figures.with_overlays`, which never modifies it."""
+    plane = latent_plane(path, mtime, dataset)
+    enc = encoded(path, mtime, dataset)
+    return fig_latent_map.map_spec(plane_points(path, mtime, dataset), enc["labels"], enc["ids"],
+                                   load_data(dataset).classes, plane.axis_titles,
+                                   grid_box=plane.box(MAP_LOW, MAP_HIGH) if box else None)
 
 
 REFERENCE_IMAGES = 2000  # test images behind the anomaly percentile (resolution 0.05%)
@@ -93,6 +122,8 @@ def catalog() -> tuple[list[ModelEntry], list[str]]:
     user = settings.user_models_dir()
     mtimes = tuple(_mtime(root) for root, _ in model_roots(who, user_dir=user))
     entries, problems = _catalog(str(user), who.workspace if who else None, who is not None, mtimes)
+    for e in entries:  # a model version seen for the first time is warmed in the background
+        warm.request(str(e.path), e.mtime, e.dataset, e.latent_dim)
     return entries, [redact_paths(p) for p in problems]
 
 

@@ -16,6 +16,11 @@ def explainer(markdown: str, title: str = "What am I seeing?") -> None:
         st.markdown(markdown)
 
 
+def show_png(png: bytes, caption: str | None = None) -> None:
+    """Finished PNG bytes (e.g. from :mod:`ui.renders`), shown at their own size, not re-encoded."""
+    st.image(png, caption=caption, width="content", output_format="PNG")
+
+
 def show(img: torch.Tensor, size: int, caption: str | None = None) -> None:
     """One (C, H, W) image, nearest-neighbour upscaled on the server (no browser blur)."""
     st.image(figures.upscale(img, size), caption=caption, width="content", output_format="PNG")
