@@ -38,16 +38,22 @@ def _next_seed() -> None:
     st.session_state["generate_seed"] = (seed + 1) % (SEED_MAX + 1)
 
 
-c1, c2, c3, c4 = st.columns([2, 3, 2, 2], vertical_alignment="bottom")
-seed = inputs.number_input("Seed", min_value=0, max_value=SEED_MAX, step=1, key="generate_seed", where=c1)
-temperature = inputs.slider("Temperature T", 0.1, 2.0, 1.0, step=0.05, key="generate_temperature", where=c2)
-k = inputs.selectbox("Grid size", GRID_SIZES, index=2, format_func=lambda s: f"{s} × {s}", key="generate_grid",
-                     where=c3)
-c4.button("New samples", on_click=_next_seed, icon=":material/casino:", use_container_width=True)
+@st.fragment
+def panel() -> None:
+    """Controls and the sample grid: a fragment, so a new seed reruns only this part."""
+    c1, c2, c3, c4 = st.columns([2, 3, 2, 2], vertical_alignment="bottom")
+    seed = inputs.number_input("Seed", min_value=0, max_value=SEED_MAX, step=1, key="generate_seed", where=c1)
+    temperature = inputs.slider("Temperature T", 0.1, 2.0, 1.0, step=0.05, key="generate_temperature", where=c2)
+    k = inputs.selectbox("Grid size", GRID_SIZES, index=2, format_func=lambda s: f"{s} × {s}", key="generate_grid",
+                         where=c3)
+    c4.button("New samples", on_click=_next_seed, icon=":material/casino:", use_container_width=True)
 
-png = renders.samples(*cur.key, int(seed), float(temperature), int(k), SHOW_SCALE)
-widgets.show_png(png, caption=f"{k * k} samples, z ~ N(0, {temperature:.2f}² I), seed {seed}, "
-                               f"decoded by {cur.entry.name}")
-st.download_button("Download grid as PNG", png,
-                   file_name=f"samples-{cur.entry.name}-seed{seed}-T{temperature:.2f}.png", mime="image/png",
-                   on_click="ignore", icon=":material/download:", key="generate_png")
+    png = renders.samples(*cur.key, int(seed), float(temperature), int(k), SHOW_SCALE)
+    widgets.show_png(png, caption=f"{k * k} samples, z ~ N(0, {temperature:.2f}² I), seed {seed}, "
+                                   f"decoded by {cur.entry.name}")
+    st.download_button("Download grid as PNG", png,
+                       file_name=f"samples-{cur.entry.name}-seed{seed}-T{temperature:.2f}.png", mime="image/png",
+                       on_click="ignore", icon=":material/download:", key="generate_png")
+
+
+panel()

@@ -92,46 +92,61 @@ def endpoint(side: str, title: str, default: int) -> tuple[torch.Tensor, str] | 
     return _uploaded(side)
 
 
-ends = []
-for col, (side, title, default) in zip(st.columns(2, gap="large"), SIDES):
-    with col, st.container(border=True):
-        ends.append(endpoint(side, title, default))
-if any(e is None for e in ends):
-    st.stop()
-(x0, cap0), (x1, cap1) = ends
-
-c1, c2 = st.columns(2)
-method = inputs.radio("Interpolation", list(METHODS), format_func=METHODS.__getitem__, horizontal=True,
-                      key="morph_method", where=c1)
-steps = inputs.slider("Steps in the strip (N)", 3, 16, 8, key="morph_steps", where=c2)
-
-ends_x = torch.stack([x0, x1])
-out = renders.morph(*cur.key, renders.digest(ends_x), ends_x, method, int(steps))
-z = torch.from_numpy(out["z"])
-
-left, middle, right = st.columns([1, 8, 1], vertical_alignment="center")
-with left:
-    widgets.show_png(out["start"], caption="start (original)")
-with middle:
-    widgets.show_png(out["strip"], caption=f"{steps} decoded steps, t = 0 … 1 ({METHODS[method]})")
-with right:
-    widgets.show_png(out["end"], caption="end (original)")
-st.caption(f"Start: {cap0}. End: {cap1}.")
-
-
 @st.fragment
 def at_t(z0: torch.Tensor, z1: torch.Tensor, method: str) -> None:
     """A slider over t and the single decoded image there, large."""
     t = inputs.slider("t (0 = start, 1 = end)", 0.0, 1.0, 0.5, step=0.01, key="morph_t")
     zt = explore.interpolate_at(z0, z1, t, method)
-    widgets.show_png(renders.decoded(*cur.key, tuple(zt.reshape(-1).tolist()), 280), caption=f"decoded at t = {t:.2f}")
+    png = renders.decoded(*cur.key, tuple(zt.reshape(-1).tolist()), 280)
+    widgets.show_png(png, caption=f"decoded at t = {t:.2f}")
 
 
-col_t, col_gif = st.columns([2, 1], gap="large")
-with col_t:
-    at_t(z[0], z[1], method)
-with col_gif:
-    st.markdown("**Export**")
-    st.download_button("Download morph as GIF", out["gif"], file_name="morph.gif",
-                       mime="image/gif", on_click="ignore", icon=":material/download:", key="morph_gif")
-    st.caption(f"{2 * steps - 2} frames: the {steps} steps forth, then back, looping.")
+def _strip() -> tuple[dict, str, int] | None:
+    """Both endpoints, the method and N; the strip between the two images. Returns the render
+    (:func:`ui.renders.morph`), the method and N, or None while an endpoint is missing."""
+    ends = []
+    for col, (side, title, default) in zip(st.columns(2, gap="large"), SIDES):
+        with col, st.container(border=True):
+            ends.append(endpoint(side, title, default))
+    if any(e is None for e in ends):
+        return None
+    (x0, cap0), (x1, cap1) = ends
+
+    c1, c2 = st.columns(2)
+    method = inputs.radio("Interpolation", list(METHODS), format_func=METHODS.__getitem__, horizontal=True,
+                          key="morph_method", where=c1)
+    steps = inputs.slider("Steps in the strip (N)", 3, 16, 8, key="morph_steps", where=c2)
+
+    ends_x = torch.stack([x0, x1])
+    out = renders.morph(*cur.key, renders.digest(ends_x), ends_x, method, int(steps))
+
+    left, middle, right = st.columns([1, 8, 1], vertical_alignment="center")
+    with left:
+        widgets.show_png(out["start"], caption="start (original)")
+    with middle:
+        widgets.show_png(out["strip"], caption=f"{steps} decoded steps, t = 0 … 1 ({METHODS[method]})")
+    with right:
+        widgets.show_png(out["end"], caption="end (original)")
+    st.caption(f"Start: {cap0}. End: {cap1}.")
+    return out, method, int(steps)
+
+
+@st.fragment
+def panel() -> None:
+    """The whole morph (a fragment: changing an endpoint or N reruns only this part)."""
+    made = _strip()
+    if made is None:
+        return
+    out, method, steps = made
+    z = torch.from_numpy(out["z"])
+    col_t, col_gif = st.columns([2, 1], gap="large")
+    with col_t:
+        at_t(z[0], z[1], method)
+    with col_gif:
+        st.markdown("**Export**")
+        st.download_button("Download morph as GIF", out["gif"], file_name="morph.gif",
+                           mime="image/gif", on_click="ignore", icon=":material/download:", key="morph_gif")
+        st.caption(f"{2 * steps - 2} frames: the {steps} steps forth, then back, looping.")
+
+
+panel()

@@ -46,67 +46,77 @@ cur, data = state.require_model_and_data()
 cfg = cur.ckpt.config
 shape = (cfg.channels, cfg.height, cfg.width)
 
-source = inputs.radio("Image", [UPLOAD, TEST], horizontal=True, key="recon_source")
-c1, c2, c3 = st.columns([2, 2, 1])
-default = preprocess.default_style(cur.entry.dataset)
-style = inputs.selectbox("Preparation", preprocess.STYLES, index=preprocess.STYLES.index(default),
-                         format_func=STYLE_LABELS.__getitem__, key=f"recon_style_{cur.entry.dataset}",
-                         help=f"The default matches how {cur.entry.dataset} images were made.", where=c1)
-invert = inputs.radio("Invert to white on black", preprocess.INVERT, horizontal=True, key="recon_invert",
-                      help="auto: invert when the border is light (dark ink on white paper).", where=c2)
-seed = inputs.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="recon_seed",
-                           help="Seeds the posterior samples behind −ELBO.", where=c3)
+def _controls() -> tuple[str, str, str, int]:
+    """The source, preparation style, inversion and seed widgets; their values."""
+    source = inputs.radio("Image", [UPLOAD, TEST], horizontal=True, key="recon_source")
+    c1, c2, c3 = st.columns([2, 2, 1])
+    default = preprocess.default_style(cur.entry.dataset)
+    style = inputs.selectbox("Preparation", preprocess.STYLES, index=preprocess.STYLES.index(default),
+                             format_func=STYLE_LABELS.__getitem__, key=f"recon_style_{cur.entry.dataset}",
+                             help=f"The default matches how {cur.entry.dataset} images were made.", where=c1)
+    invert = inputs.radio("Invert to white on black", preprocess.INVERT, horizontal=True, key="recon_invert",
+                          help="auto: invert when the border is light (dark ink on white paper).", where=c2)
+    seed = inputs.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="recon_seed",
+                               help="Seeds the posterior samples behind −ELBO.", where=c3)
+    return source, style, invert, int(seed)
 
-if source == UPLOAD:
-    uploaded = st.file_uploader("Image file (PNG, JPEG, WebP, BMP or GIF; up to 5 MB)", type=FILE_TYPES,
-                                key="recon_upload")
-    if uploaded is None:
-        st.info("Upload an image (a digit drawn dark on light paper works), or choose “Try a test image”.")
-        st.stop()
-    raw, origin = uploaded.getvalue(), f"your file {widgets.safe_text(uploaded.name, 80)}"
-else:
+
+def _picture(source: str) -> tuple[bytes, str] | None:
+    """The raw picture (encoded file bytes) and where it came from, or None while there is none."""
+    if source == UPLOAD:
+        uploaded = st.file_uploader("Image file (PNG, JPEG, WebP, BMP or GIF; up to 5 MB)", type=FILE_TYPES,
+                                    key="recon_upload")
+        if uploaded is None:
+            st.info("Upload an image (a digit drawn dark on light paper works), or choose “Try a test image”.")
+            return None
+        return uploaded.getvalue(), f"your file {widgets.safe_text(uploaded.name, 80)}"
     i = int(inputs.number_input(f"Test image (0 to {len(data) - 1})", min_value=0, max_value=len(data) - 1,
                                 step=1, key="recon_index"))
     raw = figures.png_bytes(figures.to_uint8(data.float_images(slice(i, i + 1))[0]))
-    origin = f"test image #{int(data.ids[i])} ({data.classes[int(data.labels[i])]})"
+    return raw, f"test image #{int(data.ids[i])} ({data.classes[int(data.labels[i])]})"
 
-try:
-    prepared = preprocess.prepare(raw, shape, style=style, invert=invert)
-except preprocess.ImageError as exc:
-    st.error(str(exc))
-    st.stop()
-for note in prepared.notes:
-    st.info(note)
 
-st.subheader("Preparation, step by step")
-for col, (caption, arr) in zip(st.columns(len(prepared.steps)), prepared.steps):
-    col.image(figures.png_bytes(fig_reconstruct.step_image(arr)), caption=caption, width="content",
-              output_format="PNG")
+def _prepared(raw: bytes, style: str, invert: str) -> preprocess.Prepared | None:
+    """The picture prepared for the model, its notes and steps shown; None (after an error) if it cannot be."""
+    try:
+        prepared = preprocess.prepare(raw, shape, style=style, invert=invert)
+    except preprocess.ImageError as exc:
+        st.error(str(exc))
+        return None
+    for note in prepared.notes:
+        st.info(note)
+    st.subheader("Preparation, step by step")
+    for col, (caption, arr) in zip(st.columns(len(prepared.steps)), prepared.steps):
+        col.image(figures.png_bytes(fig_reconstruct.step_image(arr)), caption=caption, width="content",
+                  output_format="PNG")
+    return prepared
 
-x = prepared.tensor
-out = renders.reconstruction(*cur.key, renders.digest(x), x, int(seed))
-rec_nats, kl_nats = out["rec_nats"], out["kl_nats"]
-score = rec_nats + kl_nats
-with st.spinner("Scoring the test images once for this model…"):
-    reference = state.test_neg_elbos(*cur.key, cur.entry.dataset)
-pct = explore.percentile_rank(score, torch.from_numpy(reference))
 
-st.subheader("What the VAE makes of it")
-left, right = st.columns([2, 3], gap="large")
-with left:
-    a, b = st.columns(2)
-    with a:
-        widgets.show_png(out["input"], caption="model input")
-    with b:
-        widgets.show_png(out["recon"], caption="reconstruction")
-    st.caption(f"Input: {origin}.")
-with right:
-    m1, m2 = st.columns(2)
-    m1.metric("−ELBO (nats)", f"{score:.1f}")
-    m2.metric("Anomaly score (percentile)", f"{pct:.1f}")
-    st.caption(f"−ELBO = reconstruction {rec_nats:.1f} + KL {kl_nats:.1f} nats. Higher than {pct:.1f}% of "
-               f"{len(reference)} test images' −ELBOs under this model.")
-    st.plotly_chart(fig_reconstruct.elbo_histogram(reference, score, pct), key="recon_hist")
+def _verdict(x: torch.Tensor, seed: int, origin: str) -> dict:
+    """Input, reconstruction, −ELBO, its percentile and histogram for the prepared ``x`` (1, C, H, W)."""
+    out = renders.reconstruction(*cur.key, renders.digest(x), x, seed)
+    rec_nats, kl_nats = out["rec_nats"], out["kl_nats"]
+    score = rec_nats + kl_nats
+    with st.spinner("Scoring the test images once for this model…"):
+        reference = state.test_neg_elbos(*cur.key, cur.entry.dataset)
+    pct = explore.percentile_rank(score, torch.from_numpy(reference))
+    st.subheader("What the VAE makes of it")
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        a, b = st.columns(2)
+        with a:
+            widgets.show_png(out["input"], caption="model input")
+        with b:
+            widgets.show_png(out["recon"], caption="reconstruction")
+        st.caption(f"Input: {origin}.")
+    with right:
+        m1, m2 = st.columns(2)
+        m1.metric("−ELBO (nats)", f"{score:.1f}")
+        m2.metric("Anomaly score (percentile)", f"{pct:.1f}")
+        st.caption(f"−ELBO = reconstruction {rec_nats:.1f} + KL {kl_nats:.1f} nats. Higher than {pct:.1f}% of "
+                   f"{len(reference)} test images' −ELBOs under this model.")
+        st.plotly_chart(fig_reconstruct.elbo_histogram(reference, score, pct), key="recon_hist")
+    return out
 
 
 def where_it_lands(mean: np.ndarray, std: np.ndarray) -> None:
@@ -133,4 +143,18 @@ def where_it_lands(mean: np.ndarray, std: np.ndarray) -> None:
                    "the ring is its posterior ±2σ.")
 
 
-where_it_lands(out["mean"], out["std"])
+@st.fragment
+def panel() -> None:
+    """The whole page below the explainer (a fragment: changing the image reruns only this part)."""
+    source, style, invert, seed = _controls()
+    picture = _picture(source)
+    if picture is None:
+        return
+    prepared = _prepared(picture[0], style, invert)
+    if prepared is None:
+        return
+    out = _verdict(prepared.tensor, seed, picture[1])
+    where_it_lands(out["mean"], out["std"])
+
+
+panel()
