@@ -12,7 +12,9 @@ before) queues a new or retrained model. Nothing runs until :func:`start` was ca
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import threading
 import time
@@ -21,6 +23,7 @@ from services.catalog import DEFAULT_MODEL, list_models
 
 from . import live, state
 
+NICE = 10  # the warm-up thread yields the CPU to students' requests
 _LOG = logging.getLogger(__name__)
 _queue: queue.Queue[tuple[str, float, str, int]] = queue.Queue()
 _seen: set[tuple[str, float]] = set()
@@ -68,6 +71,8 @@ def warm_model(path: str, mtime: float, dataset: str, latent_dim: int) -> None:
 
 
 def _work() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # Linux: a thread is a task with its own nice value
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
     while True:
         path, mtime, dataset, latent_dim = _queue.get()
         start = time.perf_counter()
