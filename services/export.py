@@ -1,10 +1,11 @@
 """Export a VAE's decoder for a forward pass outside PyTorch (the app's in-browser decoder).
 
-The export is a small JSON-able layer spec plus one little-endian float32 buffer holding
-every weight and bias, in the order the spec names them (``[offset, count]`` in floats):
+The export is a small JSON-able layer spec plus one little-endian buffer holding every weight
+and bias, in the order the spec names them (``[offset, count]`` in values, not bytes):
 
-    {"format": "vae-latent-lab/decoder", "version": 1, "latent_dim": D,
+    {"format": "vae-latent-lab/decoder", "version": 2, "latent_dim": D,
      "image_shape": [C, H, W], "output": "sigmoid" | "clamp", "params": N,
+     "dtype": "float16" | "float32",
      "layers": [{"op": "linear", "in": a, "out": b, "weight": [o, a*b], "bias": [o, b] | null},
                 {"op": "relu"} | {"op": "elu", "alpha": 1.0} | {"op": "silu"},
                 {"op": "reshape", "shape": [C, H, W]},
@@ -20,7 +21,11 @@ are (in_ch, out_ch, kh, kw) as in ``nn.ConvTranspose2d``, whose output is
 cropped to ``out_hw`` = (in - 1) * s - 2p + k + output_padding. The last layer gives the
 likelihood parameters (C*H*W values, channel-major); ``output`` turns them into the mean
 image: ``sigmoid`` for a Bernoulli decoder (logits), ``clamp`` to [0, 1] for a Gaussian one.
-Pure torch: anything else raises :class:`UnsupportedDecoder`.
+
+``dtype`` is ``float16`` (IEEE half precision, 2 bytes a value) when every weight is exactly a
+float16 number, as in the shipped models (stored as float16 by ``vae/ship.py``), so the halved
+buffer decodes to the very same float32 weights; else ``float32``. Version 1 had no ``dtype``
+(always float32). Pure torch: anything else raises :class:`UnsupportedDecoder`.
 """
 from __future__ import annotations
 
@@ -35,7 +40,8 @@ from torch import nn
 from vae.models import VAE, ConvDecoder, MLPDecoder
 
 FORMAT = "vae-latent-lab/decoder"
-VERSION = 1
+VERSION = 2
+DTYPES = {"float16": "<f2", "float32": "<f4"}  # spec dtype -> little-endian numpy dtype
 MAX_PARAMS = 4_000_000  # 16 MB of float32: more is too much to push to a browser per model
 
 
@@ -45,7 +51,8 @@ class UnsupportedDecoder(ValueError):
 
 @dataclass
 class ExportedDecoder:
-    """``spec`` (JSON-able dict, see the module doc) and ``weights`` (float32 little-endian bytes)."""
+    """``spec`` (JSON-able dict, see the module doc) and ``weights`` (little-endian bytes of
+    ``spec["dtype"]``: float16 or float32)."""
 
     spec: dict[str, Any]
     weights: bytes
@@ -62,7 +69,8 @@ class ExportedDecoder:
 
 
 class _Writer:
-    """Collects tensors into one float32 buffer and records where each one went."""
+    """Collects tensors into one buffer and records where each one went; float16 when every
+    value round-trips through it exactly, else float32."""
 
     def __init__(self) -> None:
         self.parts: list[torch.Tensor] = []
@@ -77,11 +85,16 @@ class _Writer:
         self.count += int(flat.numel())
         return where
 
-    def tobytes(self) -> bytes:
-        if not self.parts:
-            return b""
-        arr = torch.cat(self.parts).numpy()
-        return arr.astype("<f4", copy=False).tobytes()
+    def values(self) -> torch.Tensor:
+        return torch.cat(self.parts) if self.parts else torch.zeros(0)
+
+    def dtype(self) -> str:
+        """"float16" when every value is exactly a float16 number (NaN never is), else "float32"."""
+        values = self.values()
+        return "float16" if torch.equal(values.to(torch.float16).to(torch.float32), values) else "float32"
+
+    def tobytes(self, dtype: str) -> bytes:
+        return self.values().numpy().astype(DTYPES[dtype]).tobytes()
 
 
 def _activation(module: nn.Module) -> dict[str, Any] | None:
@@ -145,7 +158,8 @@ def _reshape(shape: list[int], to: tuple[int, ...], layers: list[dict[str, Any]]
 
 
 def export_decoder(model: VAE, max_params: int | None = None) -> ExportedDecoder:
-    """The decoder of ``model`` (MLP or conv, see :mod:`vae.models`) as spec + float32 weights.
+    """The decoder of ``model`` (MLP or conv, see :mod:`vae.models`) as spec + weights (float16
+    when they are exactly float16 numbers, else float32).
 
     Raises :class:`UnsupportedDecoder` for other decoder types or layers, or when the decoder
     has more than ``max_params`` (default :data:`MAX_PARAMS`) parameters.
@@ -173,5 +187,6 @@ def export_decoder(model: VAE, max_params: int | None = None) -> ExportedDecoder
     if output is None:
         raise UnsupportedDecoder(f"the likelihood {cfg.likelihood!r} is not supported in the browser")
     spec = {"format": FORMAT, "version": VERSION, "latent_dim": cfg.latent_dim,
-            "image_shape": list(cfg.image_shape), "output": output, "params": w.count, "layers": layers}
-    return ExportedDecoder(spec=spec, weights=w.tobytes())
+            "image_shape": list(cfg.image_shape), "output": output, "params": w.count, "dtype": w.dtype(),
+            "layers": layers}
+    return ExportedDecoder(spec=spec, weights=w.tobytes(spec["dtype"]))

@@ -2,10 +2,10 @@
 
 Since Streamlit 1.49 a slider sends its value only when the thumb is released, so an image
 decoded in Python cannot follow a drag. Here the decoder runs in the browser: its weights are
-exported once per model version (:func:`services.export.export_decoder`: a layer spec and a float32
-buffer, sent as base64) and ``ui/live_assets/decoder.js`` runs the forward pass on every input event.
-One component (``ui/live_assets/``: decoder.js, live.js, pad.js, mount.js and live.css, inlined, no build step)
-comes in three kinds:
+exported once per model version (:func:`services.export.export_decoder`: a layer spec and a
+float16 or float32 buffer) and ``ui/live_assets/decoder.js`` runs the forward pass on every input
+event. One component (``ui/live_assets/``: decoder.js, live.js, pad.js, mount.js and live.css, no
+build step) comes in three kinds:
 
 - :func:`view`: a canvas showing the decoded image of a channel's latent vector z;
 - :func:`sliders`: one range input per latent dim editing that z; the canvas redraws on every
@@ -13,21 +13,31 @@ comes in three kinds:
 - :func:`pad`: a 2-D latent plane over the encoded points; dragging decodes under the cursor,
   a click pins the point, through ``on_pin``.
 
-The browser keeps decoders by model id for the life of the page, so the weights are sent the
-first time a session needs a model, and again only when the browser asks (a "need" trigger,
-e.g. after the component's code changed). Python-side changes of z (Reset, Random, Encode)
-bump a revision number; the browser takes the server's z only when that number changes, so a
-rerun never undoes a drag in progress.
+How the static parts travel depends on the server. Under ``streamlit run serve.py`` (the asset
+routes are mounted, :func:`services.assets.mounted`) they go over plain HTTP, cacheable for a
+year by content-hashed URL: the component's code (the joined JS, published at import) is
+imported by a tiny inline loader (``loader.js``), and the component data carries only the
+weights' URL (published once per model version), which the browser fetches. Otherwise (a plain
+``streamlit run app.py``, Streamlit's AppTest) the code is inlined into the component and the
+weights travel in its data as base64, through the websocket.
+
+The browser keeps decoders by model id for the life of the page, so the weights (or their URL)
+are sent the first time a session needs a model, and again only when the browser asks (a
+"need" trigger, e.g. after the component's code changed). Python-side changes of z (Reset,
+Random, Encode) bump a revision number; the browser takes the server's z only when that number
+changes, so a rerun never undoes a drag in progress.
 
 Nothing the browser sends is trusted: a "need" resends only the component's own model, at most
-once per model per ``NEED_EVERY_S`` and ``NEED_MAX`` times per session (the weights are
-megabytes); a "failed" message is cut to ``FAILED_CHARS`` one-line characters and escaped, so
-it shows as plain text; z vectors and pins go to the page's callbacks, which check them with
-:mod:`services.validate`.
+once per model per ``NEED_EVERY_S`` and ``NEED_MAX`` times per session (inline, the weights are
+megabytes); a "failed" message (the browser could not run the decoder, or download its weights
+or code: the page then decodes on the server) is cut to ``FAILED_CHARS`` one-line characters
+and escaped, so it shows as plain text; z vectors and pins go to the page's callbacks, which
+check them with :mod:`services.validate`.
 """
 from __future__ import annotations
 
 import base64
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +46,7 @@ from typing import Any
 
 import streamlit as st
 
-from services import export, validate
+from services import assets, export, validate
 
 from . import state
 
@@ -47,6 +57,7 @@ NEED_KEY = "_live_need"  # the throttle log of "need" requests (services.validat
 NEED_EVERY_S = 30.0  # a model's weights are resent at most once per this many seconds...
 NEED_MAX = 10  # ...and at most this many times per session
 FAILED_CHARS = 300
+WEIGHTS_SUFFIX = ".bin"
 
 
 def _source(name: str) -> str:
@@ -54,8 +65,17 @@ def _source(name: str) -> str:
 
 
 JS_FILES = ("decoder.js", "live.js", "pad.js", "mount.js")  # one ES module, in this order
-_COMPONENT = st.components.v2.component(
-    "vae_live", js="\n".join(_source(name) for name in JS_FILES), css=_source("live.css"))
+MODULE_JS = "\n".join(_source(name) for name in JS_FILES)
+MODULE_NAME = assets.publish(MODULE_JS.encode("utf-8"), ".js", assets.JS_TYPE, pinned=True)
+LOADER_JS = _source("loader.js").replace("__VAE_MODULE_URL__", json.dumps(assets.url(MODULE_NAME)))
+_INLINE = st.components.v2.component("vae_live", js=MODULE_JS, css=_source("live.css"))
+_LOADER = st.components.v2.component("vae_live_loader", js=LOADER_JS, css=_source("live.css"))
+
+
+def _component(**kwargs: Any) -> Any:
+    """Mount the live component: its code imported over HTTP when the asset routes are mounted
+    (serve.py), else inlined."""
+    return (_LOADER if assets.mounted() else _INLINE)(**kwargs)
 
 
 @dataclass(frozen=True)
@@ -75,14 +95,31 @@ class LiveDecoder:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def exported(path: str, mtime: float, max_params: int) -> dict[str, Any]:
-    """The decoder of the model at ``path`` for the browser, ``{"id", "spec", "weights"}``
-    (weights: base64 of little-endian float32), or ``{"reason": ...}`` when it cannot run there.
-    Computed once per model version (``mtime``) and size limit; shared read-only."""
+    """The decoder of the model at ``path`` for the browser, ``{"id", "spec", "weights", "blob"}``
+    (weights: the little-endian bytes of ``spec["dtype"]``; blob: the name they are published
+    under, see :func:`_weights_url`), or ``{"reason": ...}`` when it cannot run there. Computed
+    once per model version (``mtime``) and size limit; shared read-only."""
     try:
         exp = export.export_decoder(state.load_checkpoint(path, mtime).model, max_params)
     except export.UnsupportedDecoder as exc:
         return {"reason": str(exc)}
-    return {"id": exp.model_id, "spec": exp.spec, "weights": base64.b64encode(exp.weights).decode("ascii")}
+    return {"id": exp.model_id, "spec": exp.spec, "weights": exp.weights,
+            "blob": assets.name_for(exp.weights, WEIGHTS_SUFFIX)}
+
+
+def _weights_url(out: dict[str, Any]) -> str:
+    """The URL of an export's weights, published again if the registry dropped them."""
+    if not assets.has(out["blob"]):
+        assets.publish(out["weights"], WEIGHTS_SUFFIX, assets.BINARY_TYPE)
+    return assets.url(out["blob"])
+
+
+def warm(path: str, mtime: float) -> None:
+    """Export the decoder of this model version ahead of a first visit (:mod:`ui.warm`), and
+    publish its weights when the asset routes are mounted."""
+    out = exported(path, mtime, export.MAX_PARAMS)
+    if "reason" not in out and assets.mounted():
+        _weights_url(out)
 
 
 def live_decoder(cur: state.Current) -> LiveDecoder:
@@ -100,13 +137,16 @@ def live_decoder(cur: state.Current) -> LiveDecoder:
 
 
 def _decoder_field(live: LiveDecoder) -> dict[str, Any] | None:
-    """Spec and weights for the component data, the first time this session needs them."""
+    """The decoder for the component data, the first time this session needs it: its spec and
+    the URL of its weights (asset routes mounted) or the weights themselves, as base64."""
     sent = st.session_state.setdefault(SENT_KEY, [])
     if live.model_id in sent:
         return None
     out = exported(live.path, live.mtime, export.MAX_PARAMS)
     sent.append(live.model_id)
-    return {"spec": out["spec"], "weights": out["weights"]}
+    if assets.mounted():
+        return {"spec": out["spec"], "url": _weights_url(out)}
+    return {"spec": out["spec"], "weights": base64.b64encode(out["weights"]).decode("ascii")}
 
 
 def _on_need(model_id: str) -> Callable[[], None]:
@@ -135,7 +175,7 @@ def view(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, key: str
     sliders of the same ``channel`` move; about ``size`` px wide, nearest-neighbour."""
     data = {"kind": "view", "channel": channel, "model": live.model_id, "decoder": _decoder_field(live),
             "z": [float(v) for v in z], "rev": int(rev), "size": int(size), "caption": caption}
-    _COMPONENT(key=key, data=data, on_need_change=_on_need(str(live.model_id)),
+    _component(key=key, data=data, on_need_change=_on_need(str(live.model_id)),
                on_failed_change=_on_failed(key, str(live.model_id)))
 
 
@@ -150,7 +190,7 @@ def sliders(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, dims:
 
     data = {"kind": "sliders", "channel": channel, "model": live.model_id, "z": [float(v) for v in z],
             "rev": int(rev), "dims": dims, "limit": float(limit), "step": float(step)}
-    _COMPONENT(key=key, data=data, on_z_change=released)
+    _component(key=key, data=data, on_z_change=released)
 
 
 def pad(live: LiveDecoder, key: str, background: dict[str, Any], pinned: Sequence[float] | None,
@@ -167,5 +207,5 @@ def pad(live: LiveDecoder, key: str, background: dict[str, Any], pinned: Sequenc
     data = {"kind": "pad", "model": live.model_id, "decoder": _decoder_field(live), **background,
             "pinned": None if pinned is None else [float(v) for v in pinned], "basis": basis,
             "pad_size": int(pad_size), "image_size": int(image_size)}
-    _COMPONENT(key=key, data=data, on_pin_change=pinned_now, on_need_change=_on_need(str(live.model_id)),
+    _component(key=key, data=data, on_pin_change=pinned_now, on_need_change=_on_need(str(live.model_id)),
                on_failed_change=_on_failed(key, str(live.model_id)))

@@ -26,7 +26,8 @@ def zip_of(entries: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> byt
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=method) as zf:
         for name, data in entries.items():
-            zf.writestr(name, data)
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))  # a fixed date: same bytes, same zip
+            zf.writestr(info, data, compress_type=method)
     return buf.getvalue()
 
 

@@ -2,25 +2,51 @@
  *
  * Runs the layer spec written by services/export.py (read its module doc for the format): linear
  * layers, ReLU / ELU / SiLU, a reshape, and transposed convolutions, then a sigmoid (Bernoulli
- * decoder) or a clamp to [0, 1] (Gaussian decoder). The same file is inlined into the app's
- * browser component (ui/live.py) and loaded by Node in tests/unit/test_js_decoder.py.
- * Activations are computed in float64 from float32 weights.
+ * decoder) or a clamp to [0, 1] (Gaussian decoder). The same file is part of the app's browser
+ * component (ui/live.py) and loaded by Node in tests/unit/test_js_decoder.py.
+ * Weights come as little-endian float16 or float32 (spec.dtype) and are widened to float32;
+ * activations are computed in float64.
  */
 
-function vaeBase64ToFloat32(b64) {
-  /* base64 of little-endian float32 values -> Float32Array. */
-  let bytes;
-  if (typeof atob === "function") {
-    const bin = atob(b64);
-    bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  } else {
-    bytes = new Uint8Array(Buffer.from(b64, "base64"));
+function vaeBase64ToBytes(b64) {
+  /* base64 -> Uint8Array (the inline path: weights inside the component's data). */
+  if (typeof atob !== "function") return new Uint8Array(Buffer.from(b64, "base64"));
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return bytes;
+}
+
+function vaeHalfToFloat(h) {
+  /* One IEEE 754 half-precision value (its 16 bits) -> a number: sign, 5-bit exponent (bias 15),
+   * 10-bit fraction; exponent 0 is zero or subnormal (f * 2^-24), exponent 31 infinity or NaN. */
+  const sign = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+  if (e === 0) return sign * f * 2 ** -24;
+  if (e === 31) return f === 0 ? sign * Infinity : NaN;
+  return sign * (1024 + f) * 2 ** (e - 25);
+}
+
+let VAE_HALF_TABLE = null;  // all 65536 half values as float32, built on first use
+
+function vaeBytesToFloat32(bytes, dtype) {
+  /* Little-endian "float32" (the default) or "float16" values (a Uint8Array) -> Float32Array. */
+  const half = dtype === "float16";
+  if (!half && dtype !== undefined && dtype !== "float32") throw new Error(`unknown weight dtype ${dtype}`);
+  const size = half ? 2 : 4;
+  if (bytes.length % size !== 0) {
+    throw new Error(`the weights are not a whole number of ${half ? "float16" : "float32"} values`);
   }
-  if (bytes.length % 4 !== 0) throw new Error("the weight buffer is not a whole number of float32 values");
-  const out = new Float32Array(bytes.length / 4);
+  const out = new Float32Array(bytes.length / size);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
+  if (!half) {
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
+    return out;
+  }
+  if (VAE_HALF_TABLE === null) {
+    VAE_HALF_TABLE = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) VAE_HALF_TABLE[h] = vaeHalfToFloat(h);
+  }
+  for (let i = 0; i < out.length; i++) out[i] = VAE_HALF_TABLE[view.getUint16(2 * i, true)];
   return out;
 }
 
@@ -112,8 +138,8 @@ function vaeMakeDecoder(spec, weights) {
   /* A decoder for ``spec`` (services/export.py) and its Float32Array ``weights``:
    * decode(z) takes latent_dim numbers and returns a Float64Array of C*H*W pixel means in
    * [0, 1], channel-major (the same buffer is reused by the next call). */
-  if (!spec || spec.format !== "vae-latent-lab/decoder" || spec.version !== 1) {
-    throw new Error("not a vae-latent-lab decoder spec (version 1)");
+  if (!spec || spec.format !== "vae-latent-lab/decoder" || (spec.version !== 1 && spec.version !== 2)) {
+    throw new Error("not a vae-latent-lab decoder spec (version 1 or 2)");
   }
   if (weights.length !== spec.params) throw new Error(`expected ${spec.params} weights, got ${weights.length}`);
   const steps = [];
@@ -182,5 +208,5 @@ function vaeToRGBA(img, shape, rgba) {
 }
 
 if (typeof module !== "undefined" && module.exports) {
-  module.exports = {vaeBase64ToFloat32, vaeMakeDecoder, vaeToRGBA};
+  module.exports = {vaeBase64ToBytes, vaeBytesToFloat32, vaeHalfToFloat, vaeMakeDecoder, vaeToRGBA};
 }

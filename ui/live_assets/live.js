@@ -1,21 +1,26 @@
 /* VAE Latent Lab: the live-decoding component (st.components.v2), mounted by ui/live.py.
  *
- * ui/live.py inlines decoder.js, this file, pad.js and mount.js, in that order, as one ES
- * module. It serves three kinds of instance, picked by data.kind:
+ * ui/live.py joins decoder.js, this file, pad.js and mount.js, in that order, into one ES
+ * module: inlined into the component, or (under serve.py) served over HTTP and imported by
+ * loader.js. It serves three kinds of instance, picked by data.kind:
  *   "view"    a canvas showing the decoded image of a channel's latent vector z;
  *   "sliders" one range input per latent dim; every `input` event updates the channel's z and
  *             redraws its views at once (no server round trip), and the value goes to Python
  *             only on release (`change`: setStateValue("z", z));
  *   "pad"     a 2-D latent plane with the encoded test points (pad.js): dragging decodes under
  *             the cursor, a click (or Enter) pins the point (setTriggerValue("pin", [a, b])).
- * Decoders are kept by model id for the page's lifetime, so the weights cross the wire once;
- * an instance that lacks them asks Python again (setTriggerValue("need", id)).
+ * Decoders are kept by model id for the page's lifetime, so the weights cross the wire once:
+ * inline in data.decoder.weights (base64), or, under serve.py, fetched from data.decoder.url
+ * (then cached by the browser); an instance that lacks them asks Python again
+ * (setTriggerValue("need", id)); one that cannot get or run them says so
+ * (setTriggerValue("failed", message)) and Python decodes on the server instead.
  * window.__vaeLive counts inputs, redraws and painted frames and records input-to-paint delays
  * (event time to the next animation frame after the redraw) for tests and bench/live_drag.py.
  */
 
 const MAX_MODELS = 6;
 const MODELS = new Map();     // model id -> decoder from vaeMakeDecoder
+const LOADING = new Map();    // model id -> promise of its decoder, while its weights are fetched
 const CHANNELS = new Map();   // channel name -> {z, rev, model, members}
 const INSTANCES = new WeakMap();  // parentElement -> instance
 
@@ -71,16 +76,65 @@ function fmt(v) {
   return (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(2);
 }
 
+function keepDecoder(id, dec) {
+  MODELS.set(id, dec);
+  while (MODELS.size > MAX_MODELS) MODELS.delete(MODELS.keys().next().value);
+  return dec;
+}
+
+function fetchDecoder(id, decoder) {
+  /* The decoder whose weights are at decoder.url (ui/live.py, served by serve.py): one fetch per
+   * model id at a time, shared by every instance that waits for it; the browser's HTTP cache
+   * keeps the bytes (their URL names their content), so a reload does not download them again. */
+  let pending = LOADING.get(id);
+  if (!pending) {
+    pending = fetch(new URL(decoder.url, document.baseURI))
+      .catch((err) => { throw new Error(`could not download the decoder's weights (${err.message || err})`); })
+      .then((r) => {
+        if (!r.ok) throw new Error(`could not download the decoder's weights (HTTP ${r.status})`);
+        return r.arrayBuffer();
+      })
+      .then((buf) => keepDecoder(id, vaeMakeDecoder(decoder.spec, vaeBytesToFloat32(new Uint8Array(buf),
+                                                                                      decoder.spec.dtype))))
+      .finally(() => LOADING.delete(id));
+    LOADING.set(id, pending);
+  }
+  return pending;
+}
+
+function awaitDecoder(inst, id, pending) {
+  /* Redraw ``inst`` when the decoder of ``id`` arrives (if it still shows that model), or show
+   * the error (which reports "failed": the server then decodes this model itself). */
+  if (inst.waiting === id) return;
+  inst.waiting = id;
+  pending.then(
+    () => { if (inst.waiting === id) { inst.waiting = null; inst.refresh(); } },
+    (err) => {
+      if (inst.waiting !== id) return;
+      inst.waiting = null;
+      if (!inst.gone && inst.last && inst.last.model === id) inst.fail(err, inst.last);
+    });
+}
+
 function resolveDecoder(inst, data) {
-  /* The decoder for data.model: cached, built from data.decoder, or asked for (null meanwhile). */
+  /* The decoder for data.model: cached, built from data.decoder (inline base64 weights, or a URL
+   * to fetch: null until they arrive, then the instance redraws), or asked for (null meanwhile). */
   const id = data.model;
   let dec = MODELS.get(id);
-  if (!dec && data.decoder) {
-    dec = vaeMakeDecoder(data.decoder.spec, vaeBase64ToFloat32(data.decoder.weights));
-    MODELS.set(id, dec);
-    while (MODELS.size > MAX_MODELS) MODELS.delete(MODELS.keys().next().value);
-  }
   if (dec) return dec;
+  const source = data.decoder;
+  if (source && source.weights !== undefined) {
+    return keepDecoder(id, vaeMakeDecoder(source.spec, vaeBytesToFloat32(vaeBase64ToBytes(source.weights),
+                                                                          source.spec.dtype)));
+  }
+  if (source && source.url) {
+    awaitDecoder(inst, id, fetchDecoder(id, source));
+    return null;
+  }
+  if (LOADING.has(id)) {  // another instance is fetching it
+    awaitDecoder(inst, id, LOADING.get(id));
+    return null;
+  }
   if (inst.requested !== id) {
     inst.requested = id;
     inst.api.setTriggerValue("need", id);
@@ -148,6 +202,18 @@ class Base {
     this.failedFor = null;
   }
 
+  refresh() {
+    /* Run the last update again (a decoder it lacked has arrived). */
+    if (this.gone || !this.last) return;
+    try {
+      this.update(this.last, this.api, false);
+      this.error.hidden = true;
+    } catch (err) {
+      console.error("VAE Latent Lab live component:", err);
+      this.fail(err, this.last);
+    }
+  }
+
   fail(err, data) {
     const msg = err && err.message ? err.message : String(err);
     this.error.textContent = `Live decoding stopped: ${msg}`;
@@ -159,6 +225,7 @@ class Base {
   }
 
   destroy() {
+    this.gone = true;
     if (this.channel) this.channel.members.delete(this);
     this.root.remove();
     this.error.remove();

@@ -15,6 +15,7 @@ export default function (component) {
     INSTANCES.set(parentElement, inst);
   }
   inst.api = {setStateValue, setTriggerValue};
+  inst.last = data;
   try {
     inst.update(data, inst.api, fresh);
     inst.error.hidden = true;

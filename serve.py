@@ -1,0 +1,54 @@
+"""VAE Latent Lab's server entry: ``streamlit run serve.py`` (Streamlit's ASGI mode, ``st.App``).
+
+It runs the same app as ``streamlit run app.py``, plus:
+
+- routes ``GET /_vae/assets/NAME``: content-addressed blobs from :mod:`services.assets` (the live
+  component's code, decoders' weights), cacheable for a year, so they travel once per browser
+  over HTTP instead of once per visit over the Streamlit websocket;
+- a lifespan that says those routes are mounted (:func:`services.assets.set_mounted`, read by
+  :mod:`ui.live`) and starts the background warm-up of the shipped models (:mod:`ui.warm`).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import streamlit as st
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from services import assets
+
+_LOG = logging.getLogger(__name__)
+
+
+async def asset(request: Request) -> Response:
+    """One published blob by name (never a path on disk), or 404."""
+    status, body, headers = assets.respond(request.path_params["name"])
+    return Response(body, status_code=status, headers=headers)
+
+
+@asynccontextmanager
+async def lifespan(_app: Any) -> AsyncIterator[None]:
+    """Mark the asset routes as mounted, start the warm-up; unmark them at shutdown."""
+    assets.set_mounted(True)
+    try:
+        from ui import warm
+    except ImportError:  # the warm-up module is optional
+        warm = None
+    if warm is not None:
+        warm.start()
+    else:
+        _LOG.info("no ui.warm module: models are loaded on first use")
+    try:
+        yield
+    finally:
+        assets.set_mounted(False)
+
+
+ROUTES = [Route(assets.PREFIX + "/{name}", asset, methods=["GET"])]
+
+app = st.App("app.py", lifespan=lifespan, routes=ROUTES)
