@@ -6,11 +6,12 @@ It runs the same app as ``streamlit run app.py``, plus:
   component's code, decoders' weights), cacheable for a year, so they travel once per browser
   over HTTP instead of once per visit over the Streamlit websocket;
 - a lifespan that says those routes are mounted (:func:`services.assets.set_mounted`, read by
-  :mod:`ui.live`) and starts the background warm-up of the shipped models (:mod:`ui.warm`).
+  :mod:`ui.live`) and starts the background warm-up of the shipped models (:mod:`ui.warm`),
+  serving once the default model is warm.
 """
 from __future__ import annotations
 
-import logging
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,8 +22,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services import assets
+from ui import warm
 
-_LOG = logging.getLogger(__name__)
+WAIT_FOR_DEFAULT_S = 30.0
 
 
 async def asset(request: Request) -> Response:
@@ -35,14 +37,10 @@ async def asset(request: Request) -> Response:
 async def lifespan(_app: Any) -> AsyncIterator[None]:
     """Mark the asset routes as mounted, start the warm-up; unmark them at shutdown."""
     assets.set_mounted(True)
-    try:
-        from ui import warm
-    except ImportError:  # the warm-up module is optional
-        warm = None
-    if warm is not None:
-        warm.start()
-    else:
-        _LOG.info("no ui.warm module: models are loaded on first use")
+    first = warm.start()
+    # Serve once the default model is warm (a second or two), so the class's first visits find
+    # it done; the other models warm in the background. A stuck warm-up never blocks the start.
+    await asyncio.to_thread(first.wait, WAIT_FOR_DEFAULT_S)
     try:
         yield
     finally:

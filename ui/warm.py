@@ -13,22 +13,24 @@ before) queues a new or retrained model. Nothing runs until :func:`start` was ca
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import queue
 import threading
 import time
+
+from streamlit.logger import get_logger
 
 from services.catalog import DEFAULT_MODEL, list_models
 
 from . import live, state
 
 NICE = 10  # the warm-up thread yields the CPU to students' requests
-_LOG = logging.getLogger(__name__)
+_LOG = get_logger(__name__)  # Streamlit's logger: its format and --logger.level
 _queue: queue.Queue[tuple[str, float, str, int]] = queue.Queue()
 _seen: set[tuple[str, float]] = set()
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
+first_done = threading.Event()
 done: list[tuple[str, float, float]] = []  # (path, mtime, seconds) per model warmed, for the log and tests
 
 
@@ -36,17 +38,21 @@ def running() -> bool:
     return _thread is not None
 
 
-def start() -> None:
-    """Start the warm-up thread (once per process) and queue the shipped models, default first."""
+def start() -> threading.Event:
+    """Start the warm-up thread (once per process) and queue the shipped models, default first.
+    The event is set once the first of them (the default model) is warm, or failed to warm."""
     global _thread
     with _lock:
         if _thread is not None:
-            return
+            return first_done
         _thread = threading.Thread(target=_work, name="vae-warm-up", daemon=True)
         _thread.start()
     entries, _ = list_models(actor=None)
     for entry in sorted(entries, key=lambda e: e.name != DEFAULT_MODEL):
         request(str(entry.path), entry.mtime, entry.dataset, entry.latent_dim)
+    if not entries:
+        first_done.set()
+    return first_done
 
 
 def request(path: str, mtime: float, dataset: str, latent_dim: int) -> None:
@@ -81,5 +87,7 @@ def _work() -> None:
         except Exception:  # a broken model or missing data shows on its pages; warm-up goes on
             _LOG.warning("warm-up of %s failed", path, exc_info=True)
             continue
+        finally:
+            first_done.set()
         done.append((path, mtime, time.perf_counter() - start))
         _LOG.info("warmed %s in %.2f s", path, done[-1][2])
