@@ -2,34 +2,50 @@
 
     python bench/load.py                                   # steady, 10 students, 30 s, server started here
     python bench/load.py --scenario steady --sessions 30 --seconds 60
+    python bench/load.py --scenario steady --sessions 30 --think 0   # saturation: no pause between actions
     python bench/load.py --scenario burst --sessions 30 --ramp 5
-    python bench/load.py --scenario rounds --sessions 20
+    python bench/load.py --scenario rounds --sessions 30   # memory: per idle session, growth over rounds
+    python bench/load.py --scenario steady --sessions 30 --compare /tmp/base   # base checkout, then this one
     python bench/load.py --url http://127.0.0.1:8501 --pid 1234   # a running server (RSS of that pid)
 
-No browser: each student is a harness.loadclient.Student (a websocket session with a browser's
-message cache, fetching every image a run shows). Scenarios:
+No browser for the students: each is a harness.loadclient.Student (a websocket session with a
+browser's message cache, fetching every image a run sends; a widget inside an ``@st.fragment``
+reruns only its fragment, as in the browser). Scenarios:
 
-* steady: ``--sessions`` students arrive within ``--ramp`` s, then for ``--seconds`` each visits
-  the pages of its mix in turn (the ``--pages`` list, rotated per student), changing the page's
-  number input or slider ``--changes`` times per visit, thinking ~``--think`` s (jittered)
-  after every action.
-* burst: on a freshly started server, students arrive within ``--ramp`` s and visit every page
-  once without pausing: time to the first page shown, and to all pages shown.
-* rounds: 3 rounds of ``--sessions`` students who open a page, change it, and leave; server
-  RSS after each round.
+* steady: once the server is quiet (``--settle``) and one untimed student visited every page
+  (unless ``--no-warm``: the server's caches warm), ``--sessions`` students arrive within
+  ``--ramp`` s, then for ``--seconds`` each visits the pages of its mix in turn (the ``--pages``
+  list, rotated per student), changing the page's number input or slider ``--changes`` times per
+  visit, thinking ~``--think`` s (jittered) after every action (``--think 0``: no pause: saturation).
+* burst: on a freshly started server (no ``--settle``), students arrive within ``--ramp`` s and
+  visit every page once without pausing: time to the first page shown, and to all pages shown.
+* rounds: once the server is quiet, 3 rounds (after one to warm up) of ``--sessions`` students who
+  open a page, change it, and leave, with the server's RSS after each round once the sessions expired
+  (``--after-wait`` s, then one more short session: Streamlit drops expired sessions when it
+  stores another); then ``--sessions`` idle sessions, each having visited every page: RSS with
+  one of them connected and with all, i.e. MB per extra idle session. A server started here
+  keeps disconnected sessions ``--ttl`` s (rounds: 10, else 120, Streamlit's default).
 
-Printed at the end: reruns/s, latency p50/p95/max overall and per page (request to
-``script_finished`` plus the run's media fetched; a Reconstruct visit includes choosing a test
-image), bytes per rerun (websocket + media), dropped sessions by reason, exception elements,
-failed media fetches, and the server's RSS (peak while loaded, after all students left and
-``--after-wait`` s passed, then after one more session came and went: Streamlit expires
-disconnected sessions lazily, when another one is stored). Only 127.0.0.1/localhost targets.
-The exit status is 1 when a session dropped, a media fetch failed or an exception was shown.
+While steady or burst runs, a real Chromium (harness.sliderprobe) steps the Decode page's
+slider ``--slider-steps`` times, bench/app_latency.py's round trip (keydown to the server's new
+strip image), when Chromium and playwright are installed.
+
+Printed at the end: reruns/s (and how many ran one fragment), latency p50/p95/max overall and per
+page (request to ``script_finished`` plus the run's media fetched; a Reconstruct visit includes
+choosing a test image), bytes per rerun (websocket + media + assets), dropped sessions by reason,
+exception elements, failed media fetches, the slider round trip under load, the server's RSS
+(peak while loaded, after all students left and ``--after-wait`` s passed, then after one more
+session came and went), and PASS/MISS for each target defined for the scenario run. With
+``--compare DIR`` (a checkout of another version, e.g. ``git worktree add --detach /tmp/base
+COMMIT``) the same scenario, seeds and sessions run first against a server started from DIR
+(its own packages: DIR is its working directory and first on PYTHONPATH), then against this
+checkout's, each server started and stopped here; both reports print, then their ratios. Only
+127.0.0.1/localhost targets. The exit status is 1 when a session dropped, a media fetch failed
+or an exception was shown.
 """
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
 import itertools
 import random
@@ -38,77 +54,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from harness.browser import start_app, stop_app
-from harness.loadclient import APP_PAGES, Dropped, Sample, Student, check_local
-
-
-@dataclass
-class Tally:
-    """Everything the students report, gathered from their threads."""
-
-    samples: list[Sample] = field(default_factory=list)
-    dropped: collections.Counter = field(default_factory=collections.Counter)
-    sessions: int = 0
-    first_page: list[float] = field(default_factory=list)  # burst: arrival to first page shown
-    all_pages: list[float] = field(default_factory=list)  # burst: arrival to every page shown
-    rss_rounds: list[int | None] = field(default_factory=list)
-    rss: dict[str, int | None] = field(default_factory=dict)
-    cache_hits: int = 0
-    cache_saved: int = 0
-    elapsed: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, sample: Sample) -> None:
-        with self.lock:
-            self.samples.append(sample)
-
-    def drop(self, reason: str) -> None:
-        with self.lock:
-            self.dropped[reason] += 1
-
-    @property
-    def exceptions(self) -> int:
-        return sum(s.exceptions for s in self.samples)
-
-    @property
-    def media_failed(self) -> int:
-        return sum(s.media_failed for s in self.samples)
-
-
-def rss_kb(pid: int | None, key: str = "VmRSS") -> int | None:
-    """A memory figure (kB) of process ``pid`` from /proc/PID/status; None if unknown."""
-    if pid is None:
-        return None
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-class RssPeak(threading.Thread):
-    """Samples the server's VmRSS every ``every`` s until stopped; ``peak`` is the largest seen."""
-
-    def __init__(self, pid: int | None, every: float = 0.25) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.every, self.peak = pid, every, rss_kb(pid)
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(self.every):
-            now = rss_kb(self.pid)
-            if now is not None:
-                self.peak = max(self.peak or 0, now)
-
-
-def percentile(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))] if s else float("nan")
+from harness.loadclient import APP_PAGES, Dropped, Student, check_local
+from harness.loadreport import Tally, compare, summary, targets
+from harness.loadserver import ROOT, RssPeak, describe, entry_script, imports_from, rss_kb, start_server, wait_quiet
+from harness.sliderprobe import SliderProbe
 
 
 def pause(rng: random.Random, think: float, deadline: float) -> None:
@@ -195,26 +147,123 @@ def crowd(args: argparse.Namespace, tally: Tally, who: Callable, seconds: float)
         tally.drop("hung")
 
 
-def after_rss(args: argparse.Namespace, tally: Tally, pid: int | None) -> None:
-    """RSS once every student left and ``--after-wait`` s passed, then after one more short
-    session (storing a disconnected session is when Streamlit drops the expired ones)."""
-    if pid is None:
-        return
+def _one_more(args: argparse.Namespace, pid: int | None) -> int | None:
+    """Wait ``--after-wait`` s, let one more short session come and go (storing it is when
+    Streamlit drops the expired ones), then read the server's RSS."""
     time.sleep(args.after_wait)
-    tally.rss["after wait"] = rss_kb(pid)
     one = student(args, 10**6)
     with contextlib.suppress(Dropped):
         one.visit(args.pages[0])
     one.close()
     time.sleep(1.0)
-    tally.rss["after one more session"] = rss_kb(pid)
+    return rss_kb(pid)
+
+
+def after_rss(args: argparse.Namespace, tally: Tally, pid: int | None) -> None:
+    """RSS once every student left and ``--after-wait`` s passed, then after one more session."""
+    if pid is not None:
+        time.sleep(args.after_wait)
+        tally.rss["after wait"] = rss_kb(pid)
+        args_now = argparse.Namespace(**{**vars(args), "after_wait": 0.0})
+        tally.rss["after one more session"] = _one_more(args_now, pid)
+
+
+def warm_up(args: argparse.Namespace, tally: Tally, pid: int | None) -> None:
+    """One untimed student visits every page (a teacher opening the app before class: the
+    server's lazy caches fill, as a server with a start-up warm-up fills them by itself)."""
+    start, warm = time.monotonic(), Tally()
+    s = student(args, 10**6 + 1)
+    _tour(args, warm, s)
+    s.close()
+    wait_quiet(pid, args.settle)
+    tally.warmed = time.monotonic() - start
+    for reason in warm.dropped:
+        tally.drop(f"warm-up {reason}")
+
+
+def _tour(args: argparse.Namespace, tally: Tally, s: Student) -> None:
+    """Visit every page of the mix once (the session then stays open, idle)."""
+    try:
+        for page in args.pages:
+            tally.add(s.visit(page))
+    except Dropped as exc:
+        tally.drop(exc.reason)
+
+
+def _settled_rss(args: argparse.Namespace, pid: int | None) -> int | None:
+    time.sleep(1.0)
+    if args.settle > 0:
+        wait_quiet(pid, min(30.0, args.settle))  # the last runs' work done
+    return rss_kb(pid)
+
+
+def idle_memory(args: argparse.Namespace, tally: Tally, pid: int | None) -> None:
+    """Server RSS with one idle session and with ``--sessions`` idle sessions, each having visited
+    every page of the mix, read once the server is quiet: ``tally.idle_rss``."""
+    if pid is None:
+        return
+    students = [student(args, 50_000 + i) for i in range(args.sessions)]
+    try:
+        _tour(args, tally, students[0])
+        one = _settled_rss(args, pid)
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda s: _tour(args, tally, s), students[1:]))
+        tally.idle_rss = (one, _settled_rss(args, pid), args.sessions)
+    finally:
+        for s in students:
+            _close(s, tally)
+
+
+def rounds(args: argparse.Namespace, tally: Tally, pid: int | None) -> None:
+    """The rounds scenario: 3 rounds of students coming and going, then (on the server they
+    warmed: caches filled, garbage of start-up collected) idle sessions' memory. A first round,
+    not counted in the growth, warms the server (its start-up garbage goes in that round)."""
+    for n in range(4):
+        crowd(args, tally, visitor, args.seconds)
+        rss = _one_more(args, pid) if pid is not None else None
+        if n == 0:
+            tally.rss["after a warm-up round"] = rss
+        else:
+            tally.rss_rounds.append(rss)
+    idle_memory(args, tally, pid)
+
+
+def slider_probe(args: argparse.Namespace) -> SliderProbe | None:
+    """The Chromium slider probe for a steady or burst run (None when ``--slider-steps 0``)."""
+    if args.slider_steps <= 0 or args.scenario == "rounds":
+        return None
+    start_after = args.ramp if args.scenario == "steady" else 0.0
+    probe = SliderProbe(args.url, args.slider_model, args.slider_steps, start_after, args.timeout)
+    probe.start()
+    return probe
+
+
+def _probe_done(args: argparse.Namespace, tally: Tally, probe: SliderProbe | None) -> None:
+    """Stop the probe (the load has ended) and keep what it measured while the load ran."""
+    if probe is None:
+        tally.slider_note = "--slider-steps 0" if args.scenario != "rounds" else "not run: rounds measures memory"
+        return
+    probe.stop.set()
+    probe.join(3 * args.timeout + 30)
+    tally.slider = probe.latencies
+    notes = [probe.skipped or "", probe.error or "", "still running" if probe.is_alive() else ""]
+    if len(probe.latencies) < args.slider_steps and not probe.skipped:
+        notes.append(f"{len(probe.latencies)} of {args.slider_steps} steps before the load ended")
+    if probe.late:
+        notes.append(f"{probe.late} more finished after it, not counted")
+    tally.slider_note = "; ".join(n for n in notes if n)
 
 
 def run(args: argparse.Namespace, pid: int | None = None, tally: Tally | None = None) -> Tally:
     """Run the scenario against ``args.url``; ``pid`` is the server's, for RSS (None: not read);
     results go to ``tally`` (a new one by default), which is returned."""
     tally, monitor = tally or Tally(), RssPeak(pid)
+    if args.scenario != "burst" and args.settle > 0:  # burst: a freshly started server, on purpose
+        tally.settled = wait_quiet(pid, args.settle)
+    if args.scenario == "steady" and not args.no_warm:
+        warm_up(args, tally, pid)
     tally.rss["start"] = rss_kb(pid)
+    probe = slider_probe(args)
     monitor.start()
     start = time.monotonic()
     if args.scenario == "steady":
@@ -222,55 +271,14 @@ def run(args: argparse.Namespace, pid: int | None = None, tally: Tally | None = 
     elif args.scenario == "burst":
         crowd(args, tally, burst, args.ramp + args.seconds)
     else:
-        for _ in range(3):
-            crowd(args, tally, visitor, args.seconds)
-            time.sleep(1.0)
-            tally.rss_rounds.append(rss_kb(pid))
+        rounds(args, tally, pid)
     tally.elapsed = time.monotonic() - start
+    _probe_done(args, tally, probe)
     monitor.done.set()
     tally.rss["peak"], tally.rss["VmHWM"] = monitor.peak, rss_kb(pid, "VmHWM")
-    after_rss(args, tally, pid)
+    if args.scenario != "rounds":
+        after_rss(args, tally, pid)
     return tally
-
-
-def _ms(values: list[float]) -> str:
-    return f"p50 {percentile(values, 50) * 1e3:6.0f} ms, p95 {percentile(values, 95) * 1e3:6.0f} ms, " \
-           f"max {max(values, default=float('nan')) * 1e3:6.0f} ms"
-
-
-def _mb(kb: int | None) -> str:
-    return "n/a" if kb is None else f"{kb / 1024:.0f} MB"
-
-
-def summary(args: argparse.Namespace, tally: Tally) -> list[str]:
-    """The printed report, one line per measure."""
-    samples, requests = tally.samples, sum(s.requests for s in tally.samples)
-    ws, media = sum(s.ws_bytes for s in samples), sum(s.media_bytes for s in samples)
-    per = max(1, requests)
-    lines = [f"{args.scenario}: {args.sessions} sessions, pages {','.join(args.pages)}, model {args.model}, "
-             f"message cache {'off' if args.no_cache else 'on'}, {tally.elapsed:.1f} s, "
-             f"server {'started here' if args.started else args.url}",
-             f"reruns: {requests} = {requests / max(tally.elapsed, 1e-9):.2f}/s; actions {len(samples)}: "
-             + _ms([s.seconds for s in samples])]
-    for page in args.pages:
-        times = [s.seconds for s in samples if s.page == page]
-        lines.append(f"  {page:<12} n={len(times):<4} {_ms(times)}")
-    later = [s.seconds for s in samples if s.seq > 0]
-    lines.append(f"  {'not first':<12} n={len(later):<4} {_ms(later)}  (each student's first action left out)")
-    if tally.first_page or args.scenario == "burst":
-        lines.append(f"first page shown: {_ms(tally.first_page)} (n={len(tally.first_page)})")
-        lines.append(f"all {len(args.pages)} pages shown: {_ms(tally.all_pages)} (n={len(tally.all_pages)})")
-    lines.append(f"bytes per rerun: {(ws + media) / per / 1024:.1f} kB (websocket {ws / per / 1024:.1f} kB + "
-                 f"media {media / per / 1024:.1f} kB); cache references {tally.cache_hits}, "
-                 f"{tally.cache_saved / 1024:.0f} kB not resent")
-    lines.append(f"media files {sum(s.media_files for s in samples)}, failed {tally.media_failed}; "
-                 f"exception elements {tally.exceptions}")
-    drops = ", ".join(f"{k} {v}" for k, v in sorted(tally.dropped.items())) or "none"
-    lines.append(f"sessions: {tally.sessions} ended, dropped: {drops}")
-    if tally.rss_rounds:
-        lines.append("server RSS after each round: " + ", ".join(_mb(kb) for kb in tally.rss_rounds))
-    lines.append("server RSS: " + ", ".join(f"{k} {_mb(v)}" for k, v in tally.rss.items()))
-    return lines
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -278,61 +286,86 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scenario", choices=("steady", "burst", "rounds"), default="steady")
     p.add_argument("--url", help="a running app (http://127.0.0.1:PORT); default: start one here")
     p.add_argument("--pid", type=int, help="with --url: the server's pid, to read its RSS")
+    p.add_argument("--compare", metavar="DIR", help="a checkout of another version: measure it first, then this one")
     p.add_argument("--sessions", type=int, default=10)
     p.add_argument("--seconds", type=float, default=30.0, help="steady: how long; burst/rounds: time limit")
     p.add_argument("--ramp", type=float, default=2.0, help="students arrive within this many seconds")
-    p.add_argument("--think", type=float, default=2.0, help="pause after each action (jittered 0.5x-1.5x)")
+    p.add_argument("--think", type=float, default=2.0, help="pause after each action (jittered 0.5x-1.5x); "
+                   "0: none (saturation)")
     p.add_argument("--changes", type=int, default=2, help="widget changes per page visit")
     p.add_argument("--pages", default=",".join(APP_PAGES), help=f"page mix, from {','.join(APP_PAGES)}")
     p.add_argument("--model", default="mnist-2d")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     p.add_argument("--no-cache", action="store_true", help="students claim no cached messages")
-    p.add_argument("--ttl", type=int, default=120, help="server.disconnectedSessionTTL of a server started here")
+    p.add_argument("--slider-steps", type=int, default=40, help="Chromium slider round trips during the load; 0: off")
+    p.add_argument("--slider-model", default="mnist-20d", help="model of the slider probe (bench/app_latency.py's)")
+    p.add_argument("--settle", type=float, default=120.0, help="steady, rounds: first wait up to this many s "
+                   "for the server to go quiet (its start-up warm-up done); 0: start at once")
+    p.add_argument("--no-warm", action="store_true", help="steady: no untimed visit to every page before the load")
+    p.add_argument("--ttl", type=int, help="server.disconnectedSessionTTL of a server started here "
+                   "(default: rounds 10, else 120)")
     p.add_argument("--after-wait", type=float, help="wait after all left, before reading RSS (default ttl + 5)")
     args = p.parse_args(argv)
     args.pages, args.specs = args.pages.split(","), APP_PAGES  # specs: name -> PageSpec (tests use their own)
     unknown = set(args.pages) - set(APP_PAGES)
-    if unknown or args.sessions < 1:
-        p.error(f"unknown pages {sorted(unknown)}" if unknown else "--sessions must be at least 1")
+    if unknown or args.sessions < 1 or args.think < 0:
+        p.error(f"unknown pages {sorted(unknown)}" if unknown else "--sessions >= 1 and --think >= 0, please")
     if args.url:
         try:
             args.url = check_local(args.url)
         except ValueError as exc:
             p.error(str(exc))
+    if args.compare and (args.url or not (Path(args.compare) / entry_script(Path(args.compare))).is_file()):
+        p.error("--compare starts both servers itself (no --url)" if args.url
+                else f"--compare {args.compare}: no serve.py or app.py there")
+    if args.ttl is None:
+        args.ttl = 10 if args.scenario == "rounds" else 120
     if args.after_wait is None:
         args.after_wait = args.ttl + 5.0
     return args
 
 
-def _drain(proc, keep: collections.deque, counts: collections.Counter) -> None:
-    """Read the server's output so its pipe never fills (a full pipe would stall the server);
-    keep the last lines and count the tracebacks."""
-    for line in proc.stdout:
-        keep.append(line.rstrip())
-        counts["Traceback"] += "Traceback" in line
+def measure(args: argparse.Namespace, root: Path) -> Tally:
+    """Start the checkout ``root``'s server, run the scenario against it, stop it."""
+    where = f"{root} ({entry_script(root)}, {describe(root)}; vae from {imports_from(root)})"
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_server(root, {"VAE_USER_MODELS": f"{tmp}/models", "VAE_JOBS_DIR": f"{tmp}/jobs",
+                                     "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(args.ttl)})
+        try:
+            tally = run(argparse.Namespace(**{**vars(args), "url": server.url}), server.pid)
+        finally:
+            server.stop()
+    tally.server, tally.tracebacks = f"started here from {where}", server.tracebacks
+    if server.tracebacks:
+        print(f"server log ({root}): {server.tracebacks} tracebacks; last lines:", *server.log, sep="\n  ")
+    return tally
+
+
+def report(args: argparse.Namespace, tally: Tally, title: str = "") -> None:
+    print(*([f"== {title}"] if title else []), *summary(args, tally), *targets(args, tally), sep="\n", flush=True)
+
+
+def failed(tally: Tally) -> bool:
+    return bool(sum(tally.dropped.values()) or tally.media_failed or tally.exceptions)
 
 
 def main(argv: list[str] | None = None) -> tuple[int, Tally]:
-    """Parse, run, print; (exit status, tally)."""
+    """Parse, run, print; (exit status, the tally of this checkout's server or of ``--url``)."""
     args = parse(argv)
-    args.started = not args.url
     if args.url:
         tally = run(args, args.pid)
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            proc, args.url = start_app({"VAE_USER_MODELS": f"{tmp}/models", "VAE_JOBS_DIR": f"{tmp}/jobs",
-                                        "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(args.ttl)})
-            log, counts = collections.deque(maxlen=20), collections.Counter()
-            threading.Thread(target=_drain, args=(proc, log, counts), daemon=True).start()
-            try:
-                tally = run(args, proc.pid)
-            finally:
-                stop_app(proc)
-            if counts["Traceback"]:
-                print(f"server log: {counts['Traceback']} tracebacks; last lines:", *log, sep="\n  ")
-    print("\n".join(summary(args, tally)), flush=True)
-    return int(bool(sum(tally.dropped.values()) or tally.media_failed or tally.exceptions)), tally
+        tally.server = args.url
+        report(args, tally)
+        return int(failed(tally)), tally
+    base = measure(args, Path(args.compare).resolve()) if args.compare else None
+    if base is not None:
+        report(args, base, f"base: {args.compare}")
+    tally = measure(args, ROOT)
+    report(args, tally, "branch: this checkout" if base is not None else "")
+    if base is not None:
+        print(*compare(base, tally), sep="\n", flush=True)
+    return int(failed(tally) or (base is not None and failed(base))), tally
 
 
 if __name__ == "__main__":

@@ -3,10 +3,14 @@
 A :class:`Student` speaks Streamlit's websocket protocol through :class:`harness.wsclient.Session`
 with a browser's message cache (:class:`harness.wsclient.MessageCache`), visits pages
 (:meth:`Student.visit`), changes one number input or slider per page (:meth:`Student.change`,
-the widget named by that page's :class:`PageSpec`), and after every run fetches each media file
-the run shows (``/media/...`` image URLs) over HTTP, as the browser's ``<img>`` tags do. Each
+the widget named by that page's :class:`PageSpec`; a widget inside an ``@st.fragment`` reruns only
+its fragment, as in the browser), and after every run fetches each media file the run sent
+(``/media/...`` image URLs) over HTTP, as the browser's ``<img>`` tags do, and once per student
+each of the app's HTTP assets a component refers to (``/_vae/assets/...`` under serve.py: the live
+component's code, a decoder's weights; cacheable, so a browser loads each once). Each
 action returns a :class:`Sample`: time from sending the request to ``script_finished`` plus the
-media fetches, websocket and media bytes, failed fetches, exception elements, cache references.
+media fetches, websocket, media and asset bytes, failed fetches, exception elements (those the
+run sent), cache references, and whether it ran one fragment.
 
 Only 127.0.0.1/localhost servers are driven (:func:`check_local`). Used by bench/load.py.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import random
+import re
 import time
 import urllib.request
 from collections.abc import Callable
@@ -71,9 +76,12 @@ class Sample:
     ws_bytes: int = 0
     media_bytes: int = 0
     media_files: int = 0
-    media_failed: int = 0
+    media_failed: int = 0  # media and asset fetches that failed
+    asset_bytes: int = 0
+    asset_files: int = 0
     exceptions: int = 0
     refs: int = 0  # elements that came as references to the message cache
+    fragment_runs: int = 0  # of ``requests``, those that ran one fragment, not the whole page
 
 
 def check_local(url: str) -> str:
@@ -86,8 +94,17 @@ def check_local(url: str) -> str:
 
 
 def media_urls(run: Run) -> list[str]:
-    """The ``/media/...`` URLs of every image the run shows (what the browser loads)."""
-    return [img.url for el in run.of_type("imgs") for img in el.imgs if img.url.startswith("/media/")]
+    """The ``/media/...`` URLs of every image the run sent (what the browser loads; after a
+    fragment run, the fragment's images: the rest of the page is already loaded)."""
+    return [img.url for el in run.new_of_type("imgs") for img in el.imgs if img.url.startswith("/media/")]
+
+
+ASSET_URL = re.compile(rb"/_vae/assets/[A-Za-z0-9._-]+")
+
+
+def asset_urls(run: Run) -> set[str]:
+    """The app's HTTP assets (serve.py's ``/_vae/assets/NAME``) the components this run sent refer to."""
+    return {m.decode() for c in run.new_of_type("bidi_component") for m in ASSET_URL.findall(c.SerializeToString())}
 
 
 def fetch_media(base_url: str, path: str, timeout: float) -> int:
@@ -109,6 +126,7 @@ class Student:
         self.session: Session | None = None
         self.page = ""
         self.actions = 0
+        self.assets: set[str] = set()  # asset URLs fetched so far: the browser's HTTP cache
 
     def close(self) -> None:
         if self.session is not None:
@@ -132,46 +150,61 @@ class Student:
             run = self._guard(self.session.goto, spec.path)
         self.page = page
         self._account(sample, run)
-        if spec.setup:
-            self._account(sample, self._guard(self.session.set, **spec.setup))
+        for key, value in spec.setup.items():  # one widget at a time, as a user sets them
+            self._account(sample, self._set(key, value))
         sample.seconds = time.monotonic() - start
         return sample
 
     def change(self, value: int | None = None) -> Sample:
-        """Set the current page's widget to ``value`` (by default a random other value in range)."""
+        """Set the current page's widget to ``value`` (by default a random value in range)."""
         assert self.session is not None and self.session.last is not None, "visit() first"
         spec = self.pages[self.page]
-        try:
-            kind, proto = self.session.last.widget(spec.key)
-        except KeyError as exc:
-            raise Dropped("no-widget", f"{spec.key} is not on {self.page}") from exc
         if value is None:
             value = self.rng.randint(spec.lo, spec.hi)
         sample = Sample(self.page, "change", self._next())
         start = time.monotonic()
-        self._account(sample, self._guard(self.session.rerun, [widget_state(kind, proto, value)]))
+        self._account(sample, self._set(spec.key, value))
         sample.seconds = time.monotonic() - start
         return sample
+
+    def _set(self, key: str, value: Any) -> Run:
+        """Change the widget ``key`` of the page shown to ``value``, as a browser does: a widget
+        inside a fragment sends that fragment's id, so only the fragment runs."""
+        assert self.session is not None and self.session.last is not None, "visit() first"
+        try:
+            kind, proto = self.session.last.widget(key)
+            fragment_id = self.session.last.fragment_of(key)
+        except KeyError as exc:
+            raise Dropped("no-widget", f"{key} is not on {self.page}") from exc
+        return self._guard(self.session.rerun, [widget_state(kind, proto, value)], fragment_id)
 
     def _next(self) -> int:
         self.actions += 1
         return self.actions - 1
 
-    def fetch_all(self, urls: list[str], sample: Sample) -> None:
-        """Fetch every URL, counting files, bytes and failures in ``sample``."""
+    def fetch_all(self, urls: list[str], sample: Sample, asset: bool = False) -> None:
+        """Fetch every URL, counting files, bytes and failures in ``sample`` (as media, or ``asset``)."""
         for url in urls:
-            sample.media_files += 1
             try:
-                sample.media_bytes += self.fetch(self.base_url, url, self.timeout)
+                size = self.fetch(self.base_url, url, self.timeout)
             except (OSError, http.client.HTTPException):  # urllib's HTTPError, URLError, timeouts
                 sample.media_failed += 1
+                size = 0
+            if asset:
+                sample.asset_files, sample.asset_bytes = sample.asset_files + 1, sample.asset_bytes + size
+            else:
+                sample.media_files, sample.media_bytes = sample.media_files + 1, sample.media_bytes + size
 
     def _account(self, sample: Sample, run: Run) -> None:
         sample.requests += 1
+        sample.fragment_runs += bool(run.fragment_ids)
         sample.ws_bytes += run.bytes
         sample.refs += run.refs
-        sample.exceptions += len(run.of_type("exception"))
+        sample.exceptions += len(run.new_of_type("exception"))
         self.fetch_all(media_urls(run), sample)
+        new = sorted(asset_urls(run) - self.assets)
+        self.assets.update(new)
+        self.fetch_all(new, sample, asset=True)
 
     def _guard(self, action: Callable[..., Run], *args: Any, **kwargs: Any) -> Run:
         """Run one request; a lost connection, a timeout or a cache miss becomes :class:`Dropped`."""

@@ -29,9 +29,21 @@ server hashes every ForwardMsg (``hash``, over the message without its metadata)
 the server sends only a reference (``ref_hash``, with the real message's metadata: its
 delta path) and the browser puts the cached message there. After each run that ends for good
 the browser ages its entries and drops those unused for more than ``max_cached_message_age``
-runs (from ``new_session.config``; 2 by default). Without a cache the client claims nothing,
-and a reference is an error. Only whole-page runs are requested (no ``fragment_id``). Used by
-tests/e2e/test_e2e_tampered.py and harness/loadclient.py.
+runs (from ``new_session.config``; 2 by default), fragment runs included; after a fragment run
+only entries of the fragments that ran can expire (the frontend's ``ForwardMsgCache``). Without a
+cache the client claims nothing, and a reference is an error.
+
+Fragments (``@st.fragment``), as the browser: every delta written inside a fragment carries its
+``fragment_id``; a widget's fragment is that of the delta that carried its element
+(:meth:`Run.fragment_of`). Changing such a widget sends ``rerun_script.fragment_id``
+(:meth:`Session.rerun`): the server runs only that fragment, still opening it with
+``new_session`` (``metadata.run.fragment_ids`` names the fragments that run) and ending it with
+``FINISHED_FRAGMENT_RUN_SUCCESSFULLY``. It sends only the fragment's deltas, so the client keeps
+the rest of the page it knew and drops what the fragment owned and did not redraw (the
+frontend's stale-node rule, as ``streamlit/runtime/agent/interaction.py`` applies it): the
+fragment's older elements and everything older under a container the fragment wrote. A
+``fragment_id`` the server no longer holds (a full run dropped it) is ignored: no reply comes
+and the request times out. Used by tests/e2e/test_e2e_tampered.py and harness/loadclient.py.
 """
 from __future__ import annotations
 
@@ -51,16 +63,26 @@ from websockets.sync.client import ClientConnection, connect
 
 STREAM_PATH = "/_stcore/stream"
 SUBPROTOCOL = "streamlit"
-DONE = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR)
+DONE = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR,
+        ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
 _TRIGGER_FIELDS = ("trigger_value", "json_trigger_value", "string_trigger_value")
 TRIGGER_PREFIX = "$$STREAMLIT_INTERNAL_KEY"  # a bidi component's triggers: f"{PREFIX}_{id}__events"
 
 
+DeltaPath = tuple[int, ...]  # an element's or container's place on the page
+
+
 @dataclass
 class Run:
-    """What the server rendered in one completed run: elements by delta path, in arrival order."""
+    """What the server rendered in one completed run: the page's elements by delta path, in
+    arrival order. After a fragment run, ``elements`` is the page as a browser shows it (what the
+    fragment drew and the rest of the page from before); ``received`` names what this run sent."""
 
-    elements: dict[tuple[int, ...], Element] = field(default_factory=dict)
+    elements: dict[DeltaPath, Element] = field(default_factory=dict)
+    fragments: dict[DeltaPath, str] = field(default_factory=dict)  # element path -> fragment id ("" outside)
+    blocks: dict[DeltaPath, str] = field(default_factory=dict)  # container (add_block) path -> fragment id
+    received: set[DeltaPath] = field(default_factory=set)  # element paths this run sent
+    fragment_ids: tuple[str, ...] = ()  # the fragments this run ran; empty for a whole-page run
     page_script_hash: str = ""
     status: int | None = None
     messages: int = 0  # ForwardMsgs read for this request
@@ -68,30 +90,71 @@ class Run:
     bytes: int = 0  # websocket payload bytes read for this request
     refs: int = 0  # messages that came as references to the client's message cache
 
+    def add_element(self, path: DeltaPath, element: Element, fragment_id: str) -> None:
+        self.elements[path], self.fragments[path] = element, fragment_id
+        self.received.add(path)
+
+    def add_block(self, path: DeltaPath, fragment_id: str) -> None:
+        """A container written at ``path`` replaces what this run put at and below it."""
+        for old in [p for p in self.elements if p[:len(path)] == path]:
+            del self.elements[old], self.fragments[old]
+            self.received.discard(old)
+        self.blocks[path] = fragment_id
+
+    def keep_from(self, before: Run) -> None:
+        """After a fragment run: add what the page ``before`` showed that this run's fragments
+        did not own (their older elements, and anything older under a container they wrote)."""
+        running = set(self.fragment_ids)
+        replaced = {p for p, f in (*before.blocks.items(), *self.blocks.items()) if f in running}
+
+        def stale(path: DeltaPath, fragment_id: str) -> bool:
+            return fragment_id in running or any(path[:d] in replaced for d in range(1, len(path) + 1))
+
+        kept = [p for p in before.elements if p not in self.elements and not stale(p, before.fragments[p])]
+        self.elements = {**{p: before.elements[p] for p in kept}, **self.elements}
+        self.fragments = {**{p: before.fragments[p] for p in kept}, **self.fragments}
+        self.blocks = {**{p: f for p, f in before.blocks.items() if p not in self.blocks and not stale(p, f)},
+                       **self.blocks}
+
     def of_type(self, kind: str) -> list[Any]:
         """The payloads of every element of ``kind`` (e.g. ``"number_input"``, ``"exception"``)."""
         return [getattr(el, kind) for el in self.elements.values() if el.WhichOneof("type") == kind]
 
+    def new_of_type(self, kind: str) -> list[Any]:
+        """Like :meth:`of_type`, only the elements this run sent (all of them for a whole-page run)."""
+        return [getattr(el, kind) for p, el in self.elements.items() if p in self.received
+                and el.WhichOneof("type") == kind]
+
     def widgets(self) -> list[tuple[str, Any]]:
         """(kind, payload) of every element that has a widget id, in delta-path order."""
+        return [(kind, payload) for _, kind, payload in self._widgets()]
+
+    def _widgets(self) -> list[tuple[DeltaPath, str, Any]]:
         out = []
         for path in sorted(self.elements):
             kind = self.elements[path].WhichOneof("type")
             payload = getattr(self.elements[path], kind) if kind else None
             if getattr(payload, "id", ""):
-                out.append((kind, payload))
+                out.append((path, kind, payload))
         return out
+
+    def _find(self, key: str | None, label: str | None) -> tuple[DeltaPath, str, Any]:
+        def wanted(p: Any) -> bool:
+            return p.id.endswith(f"-{key}") if key is not None else getattr(p, "label", None) == label
+
+        found = [w for w in self._widgets() if wanted(w[2])]
+        if len(found) != 1:
+            raise KeyError(f"expected one widget with key {key!r} / label {label!r}, found {len(found)}")
+        return found[0]
 
     def widget(self, key: str | None = None, label: str | None = None) -> tuple[str, Any]:
         """(kind, payload) of the one widget with the user ``key`` (its id ends in ``-key``)
         or, for a widget without a key, the ``label``."""
-        def wanted(p: Any) -> bool:
-            return p.id.endswith(f"-{key}") if key is not None else getattr(p, "label", None) == label
+        return self._find(key, label)[1:]
 
-        found = [(k, p) for k, p in self.widgets() if wanted(p)]
-        if len(found) != 1:
-            raise KeyError(f"expected one widget with key {key!r} / label {label!r}, found {len(found)}")
-        return found[0]
+    def fragment_of(self, key: str | None = None, label: str | None = None) -> str:
+        """The fragment id of the widget (found as by :meth:`widget`); "" outside any fragment."""
+        return self.fragments[self._find(key, label)[0]]
 
     def component(self, key: str) -> tuple[Any, dict[str, Any]]:
         """(payload, data) of the one st.components.v2 element keyed ``key``: data is the JSON
@@ -158,7 +221,8 @@ class MessageCache:
     docstring. ``hits``/``saved_bytes`` count references resolved and the bytes not resent."""
 
     def __init__(self) -> None:
-        self.entries: dict[str, tuple[bytes, int]] = {}  # hash -> (encoded message, run count when last used)
+        # hash -> (encoded message, run count when last used, fragment id of its delta or "")
+        self.entries: dict[str, tuple[bytes, int, str]] = {}
         self.runs = 0
         self.max_age = 2
         self.hits = 0
@@ -175,7 +239,7 @@ class MessageCache:
             entry = self.entries.get(fwd.ref_hash)
             if entry is None:
                 raise CacheMiss(f"the server referred to message {fwd.ref_hash}, which is not in the cache")
-            self.entries[fwd.ref_hash] = (entry[0], self.runs)
+            self.entries[fwd.ref_hash] = (entry[0], self.runs, entry[2])
             full = ForwardMsg()
             full.ParseFromString(entry[0])
             full.metadata.CopyFrom(fwd.metadata)
@@ -183,13 +247,18 @@ class MessageCache:
             self.saved_bytes += len(entry[0]) - len(data)
             return full
         if fwd.metadata.cacheable and fwd.hash:
-            self.entries[fwd.hash] = (self.entries.get(fwd.hash, (data,))[0], self.runs)
+            old = self.entries.get(fwd.hash)
+            fragment_id = fwd.delta.fragment_id if fwd.WhichOneof("type") == "delta" else ""
+            self.entries[fwd.hash] = (data, self.runs, fragment_id) if old is None else (old[0], self.runs, old[2])
         return fwd
 
-    def run_finished(self) -> None:
-        """A run ended for good: age the entries, drop those older than ``max_age`` runs."""
+    def run_finished(self, fragment_ids: Iterable[str] = ()) -> None:
+        """A run ended for good: age the entries, drop those unused for more than ``max_age``
+        runs; after a fragment run (``fragment_ids``) only entries of those fragments can go."""
         self.runs += 1
-        self.entries = {h: e for h, e in self.entries.items() if self.runs - e[1] <= self.max_age}
+        running = set(fragment_ids)
+        self.entries = {h: e for h, e in self.entries.items()
+                        if (running and e[2] not in running) or self.runs - e[1] <= self.max_age}
 
 
 class Session:
@@ -223,15 +292,22 @@ class Session:
             connect(self.url, subprotocols=[SUBPROTOCOL], max_size=None, open_timeout=self.timeout))
         return self._request(page_name=self.page)
 
-    def rerun(self, states: Iterable[WidgetState] = ()) -> Run:
-        """Run the page again after changing the widgets in ``states``; returns the completed run."""
+    def rerun(self, states: Iterable[WidgetState] = (), fragment_id: str = "") -> Run:
+        """Run the page again after changing the widgets in ``states``; returns the completed run.
+        With ``fragment_id`` (that of the changed widget, :meth:`fragment_of`) only that fragment
+        runs, as when a browser user changes a widget inside an ``@st.fragment``."""
         sent = list(states)
         for s in sent:
             if s.WhichOneof("value") not in _TRIGGER_FIELDS:
                 self.states[s.id] = s
         sent_ids = {s.id for s in sent}
         persistent = [s for s in self.states.values() if s.id not in sent_ids]
-        return self._request(widgets=[*persistent, *sent])
+        return self._request(widgets=[*persistent, *sent], fragment_id=fragment_id)
+
+    def fragment_of(self, key: str) -> str:
+        """The fragment id of the last run's widget with ``key`` ("" outside any fragment)."""
+        assert self.last is not None, "open() first"
+        return self.last.fragment_of(key)
 
     def goto(self, page: str) -> Run:
         """Navigate to another page (its URL path, as in :attr:`pages`) in the same session,
@@ -250,20 +326,23 @@ class Session:
         self._ws = None
         self._stack.close()
 
-    def _request(self, page_name: str = "", widgets: Iterable[WidgetState] = ()) -> Run:
+    def _request(self, page_name: str = "", widgets: Iterable[WidgetState] = (), fragment_id: str = "") -> Run:
         msg = BackMsg()
         msg.rerun_script.query_string = self.query
         msg.rerun_script.page_script_hash = self.page_script_hash
         msg.rerun_script.page_name = page_name
         msg.rerun_script.widget_states.widgets.extend(widgets)
+        msg.rerun_script.fragment_id = fragment_id
         if self.cache is not None:
             msg.rerun_script.cached_message_hashes.extend(self.cache.hashes())
         assert self._ws is not None, "open() first"
-        start = time.monotonic()
+        start, before = time.monotonic(), self.last
         self._ws.send(msg.SerializeToString())
-        self.last = self._collect()
-        self.last.seconds = time.monotonic() - start
-        return self.last
+        run = self._collect()
+        if run.fragment_ids and before is not None:
+            run.keep_from(before)
+        run.seconds, self.last = time.monotonic() - start, run
+        return run
 
     def _collect(self) -> Run:
         """Read messages until a run finishes for good (not early, for a rerun)."""
@@ -273,24 +352,32 @@ class Session:
             kind = fwd.WhichOneof("type")
             if kind == "new_session":
                 run = Run(page_script_hash=fwd.new_session.page_script_hash, messages=run.messages,
-                          bytes=run.bytes, refs=run.refs)
+                          bytes=run.bytes, refs=run.refs, fragment_ids=tuple(fwd.metadata.run.fragment_ids))
                 started = True
                 if self.cache is not None and fwd.new_session.config.max_cached_message_age:
                     self.cache.max_age = fwd.new_session.config.max_cached_message_age
             elif kind == "navigation":
                 self.page_script_hash = run.page_script_hash = fwd.navigation.page_script_hash
                 self.pages = {p.url_pathname: p.page_script_hash for p in fwd.navigation.app_pages}
-            elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
-                run.elements[tuple(fwd.metadata.delta_path)] = fwd.delta.new_element
+            elif kind == "delta":
+                self._delta(run, fwd)
             elif kind == "ref_hash":
                 raise RuntimeError("the server sent a cached-message reference, though the client claimed none")
             elif kind == "script_finished":
                 run.status = fwd.script_finished
                 if self.cache is not None and started and fwd.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                    self.cache.run_finished()  # as the browser: only after a new_session since the request
+                    self.cache.run_finished(run.fragment_ids)  # as the browser: after a new_session since the request
                 if fwd.script_finished in DONE:
                     return run
         raise AssertionError("unreachable")
+
+    @staticmethod
+    def _delta(run: Run, fwd: ForwardMsg) -> None:
+        path, kind = tuple(fwd.metadata.delta_path), fwd.delta.WhichOneof("type")
+        if kind == "new_element":
+            run.add_element(path, fwd.delta.new_element, fwd.delta.fragment_id)
+        elif kind == "add_block":
+            run.add_block(path, fwd.delta.fragment_id)
 
     def _messages(self) -> Iterator[tuple[ForwardMsg, int, bool]]:
         """(message, its size on the wire, whether it came as a cache reference), references

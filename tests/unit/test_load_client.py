@@ -139,7 +139,7 @@ def test_a_server_that_goes_away_drops_the_sessions_and_the_run_ends(tmp_path):
     proc, url = _start(tmp_path)
     load = loadclient.load_bench()
     args = load.parse(["--url", url, "--sessions", "2", "--seconds", "60", "--think", "0.2", "--ramp", "0",
-                       "--changes", "50", "--timeout", "10", "--after-wait", "0"])
+                       "--changes", "50", "--timeout", "10", "--after-wait", "0", "--slider-steps", "0"])
     args.specs, args.pages = SPECS, ["main"]
     tally = load.Tally()
     runner = threading.Thread(target=load.run, args=(args, None, tally))
