@@ -33,10 +33,22 @@ async def asset(request: Request) -> Response:
     return Response(body, status_code=status, headers=headers)
 
 
+def _preload() -> None:
+    """Import what the pages import lazily (Plotly pulls in pandas on first use) before the
+    warm-up thread starts: two threads importing pandas at once can see it half-initialised
+    (seen once: "partially initialized module 'pandas' has no attribute 'Series'")."""
+    import pandas  # noqa: F401
+    import plotly.graph_objects  # noqa: F401
+    import plotly.io  # noqa: F401
+
+    from ui import figures, renders  # noqa: F401
+
+
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
     """Mark the asset routes as mounted, start the warm-up; unmark them at shutdown."""
     assets.set_mounted(True)
+    _preload()
     first = warm.start()
     # Serve once the default model is warm (a second or two), so the class's first visits find
     # it done; the other models warm in the background. A stuck warm-up never blocks the start.
