@@ -4,6 +4,7 @@ No Streamlit here, so each builder is unit-testable on its own.
 """
 from __future__ import annotations
 
+import functools
 import html
 import io
 from collections.abc import Sequence
@@ -94,6 +95,13 @@ class SpecFigure(go.Figure):
 
     def to_dict(self) -> dict:
         return self._spec
+
+
+@functools.cache
+def default_template() -> dict:
+    """Plotly's default template as a spec (what ``go.Figure().to_dict()`` puts in its layout),
+    for figures built as specs directly."""
+    return go.Figure().to_dict()["layout"]["template"]
 
 
 def with_overlays(spec: dict, overlays: Sequence[go.BaseTraceType] = (), **layout: object) -> SpecFigure:

@@ -3,6 +3,7 @@ anomaly score, and the pure figure builders in ui/fig_reconstruct.py."""
 from __future__ import annotations
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 import torch
 
@@ -70,7 +71,7 @@ def test_step_image_upscales_small_and_shrinks_large():
 
 def test_elbo_histogram_marks_the_value_even_outside_the_range():
     ref = np.random.default_rng(0).normal(100, 10, 500)
-    fig = fig_reconstruct.elbo_histogram(ref, 400.0, 100.0)
+    fig = go.Figure(fig_reconstruct.elbo_histogram(ref, 400.0, 100.0).to_dict())  # validated by Plotly
     assert len(fig.data) == 1 and len(fig.data[0].x) == 500
     assert fig.data[0].xbins.end >= 400.0
     line = fig.layout.shapes[0]

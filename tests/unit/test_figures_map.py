@@ -128,3 +128,15 @@ def test_class_names_from_uploads_are_escaped_in_the_chart():
     trace = fig.data[1]
     assert "<img" not in trace.name and "<img" not in trace.hovertemplate
     assert "&lt;img" in trace.name
+
+
+def test_shared_map_spec_gets_overlays_without_being_changed():
+    from ui import figures
+    points, labels, ids = _data()
+    spec = fm.map_spec(points, labels, ids, CLASSES, ("z0", "z1"), grid_box=(-1, 1, -1, 1))
+    n_traces = len(spec["data"])
+    marker = figures.marker_trace(np.array([0.5, -0.5]), "pinned", symbol="star")
+    fig = go.Figure(figures.with_overlays(spec, [marker], dragmode="pan").to_dict())  # valid for Plotly
+    assert len(fig.data) == n_traces + 1 and fig.data[-1].name == "pinned"
+    assert fig.layout.dragmode == "pan" and fig.layout.shapes[0].x0 == -1
+    assert len(spec["data"]) == n_traces and spec["layout"]["dragmode"] == "zoom"  # the shared spec is intact
