@@ -1,6 +1,9 @@
 """Morph: encode two images and walk the latent path between them, linearly or spherically."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import streamlit as st
 import torch
 
@@ -101,9 +104,10 @@ def at_t(z0: torch.Tensor, z1: torch.Tensor, method: str) -> None:
     widgets.show_png(png, caption=f"decoded at t = {t:.2f}")
 
 
-def _strip() -> tuple[dict, str, int] | None:
+def _strip() -> tuple[dict, Callable[[], bytes], str, int] | None:
     """Both endpoints, the method and N; the strip between the two images. Returns the render
-    (:func:`ui.renders.morph`), the method and N, or None while an endpoint is missing."""
+    (:func:`ui.renders.morph`), a maker of its GIF, the method and N, or None while an endpoint
+    is missing."""
     ends = []
     for col, (side, title, default) in zip(st.columns(2, gap="large"), SIDES):
         with col, st.container(border=True):
@@ -118,7 +122,9 @@ def _strip() -> tuple[dict, str, int] | None:
     steps = inputs.slider("Steps in the strip (N)", 3, 16, 8, key="morph_steps", where=c2)
 
     ends_x = torch.stack([x0, x1])
-    out = renders.morph(*cur.key, renders.digest(ends_x), ends_x, method, int(steps))
+    key = renders.digest(ends_x)
+    out = renders.morph(*cur.key, key, ends_x, method, int(steps))
+    gif = functools.partial(renders.morph_gif, *cur.key, key, ends_x, method, int(steps))
 
     left, middle, right = st.columns([1, 8, 1], vertical_alignment="center")
     with left:
@@ -128,7 +134,7 @@ def _strip() -> tuple[dict, str, int] | None:
     with right:
         widgets.show_png(out["end"], caption="end (original)")
     st.caption(f"Start: {cap0}. End: {cap1}.")
-    return out, method, int(steps)
+    return out, gif, method, int(steps)
 
 
 @st.fragment
@@ -137,14 +143,14 @@ def panel() -> None:
     made = _strip()
     if made is None:
         return
-    out, method, steps = made
+    out, gif, method, steps = made
     z = torch.from_numpy(out["z"])
     col_t, col_gif = st.columns([2, 1], gap="large")
     with col_t:
         at_t(z[0], z[1], method)
     with col_gif:
         st.markdown("**Export**")
-        st.download_button("Download morph as GIF", out["gif"], file_name="morph.gif",
+        st.download_button("Download morph as GIF", gif, file_name="morph.gif",
                            mime="image/gif", on_click="ignore", icon=":material/download:", key="morph_gif")
         st.caption(f"{2 * steps - 2} frames: the {steps} steps forth, then back, looping.")
 

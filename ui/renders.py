@@ -95,13 +95,23 @@ def manifold(path: str, mtime: float, dataset: str, n: int, low: float, high: fl
 @st.cache_data(show_spinner=False, max_entries=ENTRIES)
 def morph(path: str, mtime: float, key: str, _ends: torch.Tensor, method: str, steps: int) -> dict[str, Any]:
     """The morph between the two (C, H, W) images of ``_ends`` (2, C, H, W; identified by
-    ``key``): their codes ``z`` (2, D), the strip of ``steps`` decoded steps, the two originals
-    (84 px) and the forth-and-back GIF."""
+    ``key``): their codes ``z`` (2, D), the strip of ``steps`` decoded steps and the two
+    originals (84 px)."""
     model = _model(path, mtime)
     z, _ = explore.encode_images(model, _ends)
     frames = explore.decode(model, explore.interpolate(z[0], z[1], steps, method))
     return {"z": z.numpy(), "strip": _grid_png(frames, steps, 2), "start": _png(_ends[0], 84),
-            "end": _png(_ends[1], 84), "gif": figures.gif_bytes(frames, bounce=True)}
+            "end": _png(_ends[1], 84)}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def morph_gif(path: str, mtime: float, key: str, _ends: torch.Tensor, method: str, steps: int) -> bytes:
+    """The :func:`morph` as a looping GIF, forth and back (made when a download asks for it:
+    an animation costs more than the rest of a Morph run)."""
+    model = _model(path, mtime)
+    z, _ = explore.encode_images(model, _ends)
+    frames = explore.decode(model, explore.interpolate(z[0], z[1], steps, method))
+    return figures.gif_bytes(frames, bounce=True)
 
 
 @st.cache_data(show_spinner=False, max_entries=ENTRIES)

@@ -7,7 +7,8 @@ every payload as it is stored; a download button's ``proto.url`` names its file 
 import io
 
 import numpy as np
-from app_helpers import download_data, image_urls, open_app, shown
+import pytest
+from app_helpers import image_urls, open_app, shown
 from PIL import Image
 
 
@@ -79,19 +80,39 @@ def test_slider_over_t_changes_the_large_image_only():
     assert _image_captions(at)[3] == "decoded at t = 0.10"
 
 
-def test_gif_download_has_2n_minus_2_frames(media):
+@pytest.fixture
+def deferred(monkeypatch) -> dict[str, object]:
+    """file id -> the callable behind every deferred download the app registers (made on click)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    store: dict[str, object] = {}
+    original = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, *args, **kwargs):
+        file_id = original(self, data_callable, *args, **kwargs)
+        store[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    return store
+
+
+def _gif(at, deferred) -> bytes:
+    """What clicking "Download morph as GIF" gives: the GIF is made only then."""
+    button = next(b for b in at.get("download_button") if b.label == "Download morph as GIF")
+    return deferred[button.proto.deferred_file_id]()
+
+
+def test_gif_download_has_2n_minus_2_frames(deferred):
     at = _app()
     at.slider(key="morph_steps").set_value(6).run()
     assert not at.exception
-    data = download_data(at, media, "Download morph as GIF")
+    data = _gif(at, deferred)
     assert data.startswith(b"GIF8")
     gif = Image.open(io.BytesIO(data))
     assert gif.n_frames == 2 * 6 - 2
-    button = next(b for b in at.get("download_button") if b.label == "Download morph as GIF")
-    assert button.proto.url.endswith(".gif")
     # Another endpoint gives another animation.
     at.number_input(key="morph_b_index").set_value(7).run()
-    assert download_data(at, media, "Download morph as GIF") != data
+    assert _gif(at, deferred) != data
 
 
 def test_random_of_a_class_is_seeded():
