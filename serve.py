@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services import assets
+from services import assets, jobs
 from ui import warm
 
 WAIT_FOR_DEFAULT_S = 30.0
@@ -46,17 +46,20 @@ def _preload() -> None:
 
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
-    """Mark the asset routes as mounted, start the warm-up; unmark them at shutdown."""
+    """Mark the asset routes as mounted, start the warm-up; at shutdown unmark them and stop
+    the training workers (they save a checkpoint, so their jobs can be resumed)."""
     assets.set_mounted(True)
     _preload()
     first = warm.start()
-    # Serve once the default model is warm (a second or two), so the class's first visits find
-    # it done; the other models warm in the background. A stuck warm-up never blocks the start.
+    # Serve once the default model is loaded and exported (a few tenths of a second), so the
+    # class's first visits find Decode ready; its encodings and the other models warm in the
+    # background. A stuck warm-up never blocks the start.
     await asyncio.to_thread(first.wait, WAIT_FOR_DEFAULT_S)
     try:
         yield
     finally:
         assets.set_mounted(False)
+        jobs.close_all()  # training workers stop and save (this server's exit skips atexit)
 
 
 ROUTES = [Route(assets.PREFIX + "/{name}", asset, methods=["GET"])]

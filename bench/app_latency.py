@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from harness.browser import CHROMIUM, CHROMIUM_ARGS, start_app, stop_app, wait_ready
+from harness.loadserver import wait_quiet
 from services.catalog import SHIPPED_DIR
 from vae import explore, load, load_dataset
 
@@ -124,6 +125,7 @@ def measure_config(browser, name: str, gc_on: bool, training: bool, steps: int, 
                "VAE_USER_MODELS": f"{tmp}/models", "VAE_JOBS_DIR": f"{tmp}/jobs"}
         proc, url = start_app(env)
         try:
+            wait_quiet(proc.pid)  # serve.py warms every shipped model in the background first
             job_url = None
             if training:  # start a job from the Train page, then leave it running unwatched
                 trainer_page = start_training(browser, url)

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from pathlib import Path
 
 from services import jobstore, uploads
@@ -40,6 +41,17 @@ MAX_IWAE_K = 100  # classroom/public: the final IWAE estimate runs after the tim
 SHUT_DOWN = "the server shut down"
 DATASETS_ONLY = "Datasets are the listed ones or a zip you uploaded here."
 
+
+
+_OPEN: weakref.WeakSet = weakref.WeakSet()  # registries not closed yet
+
+
+def close_all() -> None:
+    """Close every open registry as at a clean shutdown (workers asked to stop and save). For
+    servers whose exit skips ``atexit`` handlers (``streamlit run serve.py`` does): serve.py's
+    lifespan calls this when the server stops."""
+    for registry in list(_OPEN):
+        registry.close()
 
 class JobError(ValueError):
     """A request the registry refuses (bad name, unknown job, wrong state, over a limit); the
@@ -168,6 +180,7 @@ class JobRegistry:
         self._thread = threading.Thread(target=self._monitor, name="vae-job-monitor", daemon=True)
         self._thread.start()
         atexit.register(self.close)
+        _OPEN.add(self)
 
     # ----- requests -------------------------------------------------------------------------
     def submit(self, name: str, spec: RunSpec, actor: Actor = LOCAL, overwrite: bool = False) -> str:
@@ -255,6 +268,7 @@ class JobRegistry:
         are asked to stop (SIGTERM: they save a checkpoint), so their jobs can be resumed after a
         restart; without it they keep running, for the next registry to adopt."""
         atexit.unregister(self.close)
+        _OPEN.discard(self)
         if self._closed.is_set():
             return
         self._closed.set()

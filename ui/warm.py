@@ -40,7 +40,8 @@ def running() -> bool:
 
 def start() -> threading.Event:
     """Start the warm-up thread (once per process) and queue the shipped models, default first.
-    The event is set once the first of them (the default model) is warm, or failed to warm."""
+    The event is set once the first of them (the default model) is loaded and exported for the
+    browser (what the default page, Decode, needs), or failed to; the rest goes on after."""
     global _thread
     with _lock:
         if _thread is not None:
@@ -70,6 +71,7 @@ def warm_model(path: str, mtime: float, dataset: str, latent_dim: int) -> None:
     """Everything a first visit computes for this model version, through the pages' caches."""
     state.load_checkpoint(path, mtime)
     live.warm(path, mtime)
+    first_done.set()  # what the default page (Decode) needs is ready: the server may open
     state.encoded(path, mtime, dataset)
     if latent_dim >= 2:
         state.pad_background(path, mtime, dataset, state.MAP_LOW, state.MAP_HIGH, state.PAD_POINTS)

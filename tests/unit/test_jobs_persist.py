@@ -206,3 +206,13 @@ def test_one_registry_per_jobs_folder(tmp_path):
     finally:
         first.close(kill=False)
     registry(tmp_path, max_running=0).close()  # once closed, the folder is free
+
+
+def test_close_all_stops_the_workers_of_every_open_registry(tmp_path):
+    from services import jobs
+    reg = registry(tmp_path)
+    job = reg.submit("long", spec(epochs=400))
+    wait_for(lambda: reg.status(job).epoch_log, "an epoch")
+    jobs.close_all()  # what serve.py's lifespan does when the server stops
+    assert record(tmp_path, job)["state"] == "stopped"
+    assert reg not in jobs._OPEN
