@@ -21,5 +21,8 @@ def test_lifespan_mounts_routes_waits_for_warm_up_and_stops_jobs_at_shutdown(mon
             seen.append(f"mounted={assets.mounted()}")
         seen.append(f"after={assets.mounted()}")
 
-    asyncio.run(run())
+    # In a thread of its own: browser tests (Playwright's sync API) may leave a loop running in this one.
+    worker = threading.Thread(target=asyncio.run, args=(run(),))
+    worker.start()
+    worker.join(30)
     assert seen == ["warm", "mounted=True", "close_all", "after=False"]
