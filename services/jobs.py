@@ -47,9 +47,7 @@ _OPEN: weakref.WeakSet = weakref.WeakSet()  # registries not closed yet
 
 
 def close_all() -> None:
-    """Close every open registry as at a clean shutdown (workers asked to stop and save). For
-    servers whose exit skips ``atexit`` handlers (``streamlit run serve.py`` does): serve.py's
-    lifespan calls this when the server stops."""
+    """Close every open registry as at a clean shutdown; for servers whose exit skips ``atexit`` (serve.py)."""
     for registry in list(_OPEN):
         registry.close()
 
