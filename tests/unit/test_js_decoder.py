@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 
 from services.catalog import SHIPPED_DIR
 from services.export import export_decoder
-from vae import explore, settings
+from vae import explore
 from vae.checkpoint import load
 from vae.config import ModelConfig
 from vae.models import build_model
@@ -28,16 +27,6 @@ TOLERANCE = 1e-3
 SHIPPED_TOLERANCE = 1e-4  # float16 weights that are exactly the model's: only float rounding differs
 SHIPPED = sorted(p.name for p in SHIPPED_DIR.iterdir()
                  if not p.name.startswith(".") and (p / "model.safetensors").exists())
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    exe = shutil.which("node")
-    if exe is None:
-        if settings.require_browser():
-            pytest.fail("VAE_REQUIRE_BROWSER is set but `node` is not on PATH (install Node.js 18+)")
-        pytest.skip("`node` is not on PATH: install Node.js 18+ to test the in-browser decoder")
-    return exe
 
 
 def _run(node: str, job: dict) -> dict:

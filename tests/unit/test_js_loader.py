@@ -10,25 +10,17 @@ Needs Node (``node`` on PATH); skips without it, unless VAE_REQUIRE_BROWSER is s
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-
-from vae import settings
 
 HARNESS = Path(__file__).with_name("js_loader_harness.mjs")
 LOADER = Path(__file__).resolve().parents[2] / "ui" / "live_assets" / "loader.js"
 
 
 @pytest.fixture(scope="module")
-def log() -> dict:
-    node = shutil.which("node")
-    if node is None:
-        if settings.require_browser():
-            pytest.fail("VAE_REQUIRE_BROWSER is set but `node` is not on PATH (install Node.js 18+)")
-        pytest.skip("`node` is not on PATH: install Node.js 18+ to test the live component's loader")
+def log(node: str) -> dict:
     out = subprocess.run([node, str(HARNESS), str(LOADER)], capture_output=True, text=True,
                          timeout=60, check=False)
     assert out.returncode == 0, out.stderr
