@@ -121,13 +121,14 @@ def _show_selection(pos: np.ndarray, n_selected: int) -> None:
     if len(shown) == 1:
         i = shown[0]
         label = f"#{int(data.ids[i])} ({data.classes[int(data.labels[i])]})"
-        left.image(pics["originals"], caption=f"original {label}", width="content", output_format="PNG")
-        right.image(pics["reconstructions"], caption="reconstruction", width="content", output_format="PNG")
-        return
-    left.image(pics["originals"], caption="originals", width="content", output_format="PNG")
-    right.image(pics["reconstructions"], caption="reconstructions", width="content", output_format="PNG")
-    ids = ", ".join(f"#{int(data.ids[int(i)])}" for i in shown)
-    st.caption(f"In reading order: {ids}.")
+        captions = (f"original {label}", "reconstruction")
+    else:
+        captions = ("originals", "reconstructions")
+    for col, part, caption in zip((left, right), ("originals", "reconstructions"), captions):
+        with col:
+            widgets.show_png(pics[part], caption=caption)
+    if len(shown) > 1:
+        st.caption(f"In reading order: {', '.join(f'#{int(data.ids[i])}' for i in shown)}.")
 
 
 @st.fragment
