@@ -37,7 +37,7 @@ who = session.actor()
 if who is None:
     st.info("Connecting to your workspace… Your browser keeps it, so your models and jobs stay yours.")
     st.stop()
-reg = state.job_registry()
+reg = state.job_registry_or_stop()
 shared = validate.job_param(st.query_params.get_all("job"))  # a reload or a shared link
 
 

@@ -1,47 +1,57 @@
-"""A process-wide registry of background training jobs, safe to share with a class.
+"""The registry of background training jobs, shared by a class and by every replica of the app.
 
-Each job is a ``python -m services.worker JOB_DIR`` subprocess in its own session (so a crash or an
-out-of-memory kill takes down only that job, and its torch thread count is its own). At most
-``max_running`` run at once; the rest wait in submission order. A monitor thread reads each
-job's ``events.jsonl`` and keeps an in-memory status that any session can read by job id.
-Jobs belong to the workspace that started them: only it (or the teacher) can stop or resume them,
-and each request is checked against the server's limits (:func:`vae.settings.limits`) before any
-data is loaded. Jobs outlive the server: a new registry rebuilds them from the jobs folder and
-adopts workers that still run (services/jobstore.py). Finished jobs are reaped ``reap_after_s``
+The jobs folder is the truth: each job is a folder (services/jobstore.py) whose ``job.json`` any
+registry may change while it holds the folder's lock, so several app servers started on the same
+folders (``deploy/run_local.sh``) show the same jobs and any of them can stop or resume a job
+another started. A registry's memory is only a cache of that folder, re-read whenever it takes the
+lock and every ``poll_s`` by its monitor thread. Workers run through a backend (services/backends.py:
+child processes here, or a Ray cluster); at most ``max_running`` run at once over the whole folder,
+the rest wait in submission order. The server that started a worker watches it to its end; if that
+server is gone, any other does. Jobs belong to the workspace that started them: only it (or the
+teacher) can stop or resume them, and each request is checked against the server's limits
+(services/jobchecks.py) before any data is loaded. Finished jobs are reaped ``reap_after_s``
 seconds after they end. No Streamlit here.
 """
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import dataclasses
-import os
-import re
 import shutil
 import sys
 import threading
 import time
 import uuid
 import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from services import jobstore, uploads
-from services.jobstore import ACTIVE, FINAL, JobStatus, Worker, read_events, release_lock, save_record, take_lock
-from services.workspace import LOCAL, WORKSPACE_PREFIX, AccessError, Actor, models_dir_for, reserved_names
+from services import backends, jobstore
+from services.backends import Backend, BackendError, LocalBackend
+from services.jobchecks import (
+    DATASETS_ONLY,
+    SHARED_MODES,
+    JobAccessError,
+    JobError,
+    check_model_name,
+    check_spec,
+    check_train,
+    is_count,
+    is_server_upload,
+    validate_name,
+)
+from services.joblocks import FolderLock, ServerMark, clear_stale_locks, release_lock, take_lock
+from services.jobstore import ACTIVE, FINAL, JOB_ID_RE, RESTARTED, JobStatus, handle_of, read_events, run_ended
+from services.workspace import LOCAL, Actor, models_dir_for
 from vae import settings
 from vae.config import ConfigError, TrainConfig
-from vae.registry import FOLDER_PREFIX
-from vae.runspec import DataSpec, RunSpec
+from vae.runspec import RunSpec
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 CHECKPOINT = "checkpoint"  # the worker's resumable per-epoch checkpoint, inside the job folder
-SHARED_MODES = ("classroom", "public")
-MAX_MODEL_PARAMS = 25_000_000  # classroom/public: larger models would not fit beside 30 others
-MAX_IWAE_K = 100  # classroom/public: the final IWAE estimate runs after the time limit's last check
 SHUT_DOWN = "the server shut down"
-DATASETS_ONLY = "Datasets are the listed ones or a zip you uploaded here."
-
-
+RUNNING = ("running", "stopping")
 
 _OPEN: weakref.WeakSet = weakref.WeakSet()  # registries not closed yet
 
@@ -51,130 +61,48 @@ def close_all() -> None:
     for registry in list(_OPEN):
         registry.close()
 
-class JobError(ValueError):
-    """A request the registry refuses (bad name, unknown job, wrong state, over a limit); the
-    message says why, for the user."""
 
+@dataclass
+class _Entry:
+    """One job as this registry last read it: its status, its ``job.json`` record, how far its
+    events were read and the record's stamp (a change means another replica wrote it)."""
 
-class JobAccessError(JobError, AccessError):
-    """A request about someone else's job."""
+    job: JobStatus
+    record: dict
+    offset: int = 0
+    stamp: tuple[int, int] | None = None
 
-
-def validate_name(name: str, models_dir: Path, overwrite: bool = False) -> Path:
-    """The output folder for model ``name``; refuses path tricks and silent overwrites."""
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
-        raise JobError("Model names use letters, digits, '-', '_' and '.', start with a letter or digit, "
-                       "and are at most 64 characters (no slashes or '..').")
-    out = (models_dir / name).resolve()
-    if out.parent != models_dir.resolve():
-        raise JobError(f"'{name}' would be saved outside the models folder.")
-    if out.exists() and not overwrite:
-        raise JobError(f"A model called '{name}' already exists. Choose another name, or tick "
-                       "'replace an existing model of the same name'.")
-    return out
-
-
-def check_model_name(name: str) -> None:
-    """Refuse names kept for shipped models and for workspace folders (JobError)."""
-    if isinstance(name, str) and name.lower() in {r.lower() for r in reserved_names()}:
-        raise JobError(f"'{name}' is the name of a shipped model; choose another name")
-    if isinstance(name, str) and name.lower().startswith(WORKSPACE_PREFIX):
-        raise JobError(f"Names starting with '{WORKSPACE_PREFIX}' are kept for workspaces; choose another name")
-
-
-def is_server_upload(path: str) -> bool:
-    """True for a dataset folder this server unpacked from an upload (services.uploads decides)."""
-    return uploads.is_server_upload(path)
-
-
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_train(train: TrainConfig, limits: settings.Limits) -> None:
-    if not _is_count(train.epochs) or not 1 <= train.epochs <= limits.max_epochs:
-        raise JobError(f"Epochs must be a whole number from 1 to {limits.max_epochs} on this server.")
-    if not _is_count(train.batch_size) or not 1 <= train.batch_size <= limits.max_batch_size:
-        raise JobError(f"The batch size must be a whole number from 1 to {limits.max_batch_size} on this server.")
-    top = max(limits.max_batch_size, TrainConfig().eval_batch_size)
-    if not _is_count(train.eval_batch_size) or not 1 <= train.eval_batch_size <= top:
-        raise JobError(f"The evaluation batch size must be a whole number from 1 to {top}.")
-    if not _is_count(train.seed):
-        raise JobError("The seed must be a whole number.")
-
-
-def _check_data(data: DataSpec, limits: settings.Limits) -> DataSpec:
-    """The dataset as the worker will load it; refuses anything but the registry's sets and this
-    server's uploads (never saying whether a path exists) and sets over the size limit."""
-    if data.data_dir is not None:
-        raise JobError(DATASETS_ONLY)
-    if data.name.startswith(FOLDER_PREFIX):
-        path = data.name[len(FOLDER_PREFIX):]
-        if not is_server_upload(path):
-            raise JobError(DATASETS_ONLY)
-        data = dataclasses.replace(data, name=f"{FOLDER_PREFIX}{Path(path).expanduser().resolve()}")
-        uploads.touch(Path(path))  # in use: the last to be evicted while the job waits
-    values = data.train_values()
-    if values > limits.max_train_values:
-        raise JobError(f"That training set is too large for this server ({values:,} values; images x channels x "
-                       f"height x width may be at most {limits.max_train_values:,}). Use fewer or smaller images.")
-    return data
-
-
-def _check_shared(spec: RunSpec) -> None:
-    """Classroom/public: CPU only, no checkpoint from elsewhere, bounded model and final estimate."""
-    import torch
-
-    from vae.models import VAE
-
-    if spec.device != "cpu":
-        raise JobError("Jobs train on the CPU on this server.")
-    if spec.resume is not None:
-        raise JobError("A new job cannot start from a checkpoint here; resume one of your jobs instead.")
-    if spec.final_iwae_k > MAX_IWAE_K:
-        raise JobError(f"final_iwae_k may be at most {MAX_IWAE_K} on this server.")
-    with torch.device("meta"):  # counts the parameters without allocating them
-        params = sum(p.numel() for p in VAE(spec.model).parameters())
-    if params > MAX_MODEL_PARAMS:
-        raise JobError(f"That model has {params:,} parameters; at most {MAX_MODEL_PARAMS:,} on this server.")
-
-
-def check_spec(spec: RunSpec, limits: settings.Limits, mode: str) -> RunSpec:
-    """``spec`` as the registry runs it (``threads`` 0 becomes 1; a shared server uses 1), or a
-    JobError saying which limit it breaks. Reads no data."""
-    if not isinstance(spec, RunSpec):
-        raise TypeError(f"submit needs a RunSpec, got {type(spec).__name__}")
-    _check_train(spec.train, limits)
-    if mode in SHARED_MODES:
-        _check_shared(spec)
-    data = _check_data(spec.data, limits)
-    threads = 1 if mode in SHARED_MODES else (spec.threads or 1)
-    return dataclasses.replace(spec, data=data, threads=threads)
+    @property
+    def state(self) -> str:
+        """The record's state: what every replica agrees on (the status may show a run's end sooner)."""
+        return self.record.get("state", "queued")
 
 
 class JobRegistry:
-    """Start, stop, resume and watch training jobs; one instance per server process. ``limits``
-    and ``mode`` default to the server's settings."""
+    """Start, stop, resume and watch training jobs; one instance per server process, any number of
+    them per jobs folder. ``limits``, ``mode`` and ``backend`` default to the server's settings."""
 
     def __init__(self, root: Path, models_dir: Path, max_running: int = 1, reap_after_s: float = 3600.0,
                  poll_s: float = 0.2, python: str = sys.executable, limits: settings.Limits | None = None,
-                 mode: str | None = None, grace_s: float = 10.0) -> None:
+                 mode: str | None = None, grace_s: float = 10.0, backend: Backend | None = None) -> None:
         self.root, self.models_dir = Path(root).absolute(), Path(models_dir)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._held = jobstore.hold_folder(self.root)
-        if self._held is None:
-            raise JobError(f"Another job registry is using the jobs folder {self.root}; close it first.")
-        self.max_running, self.reap_after_s, self.poll_s, self.python = max_running, reap_after_s, poll_s, python
+        if backend is None:
+            backend = LocalBackend(python) if settings.jobs_backend() == "local" else backends.from_settings()
+        self.backend = backend
+        self.max_running, self.reap_after_s, self.poll_s = max_running, reap_after_s, poll_s
         self.limits = limits if limits is not None else settings.limits()
         self.mode, self.grace_s = mode or settings.mode(), grace_s
-        self._jobs: dict[str, JobStatus] = {}
-        self._workers: dict[str, Worker] = {}
-        self._offsets: dict[str, int] = {}
-        self._lock = threading.RLock()
+        self._entries: dict[str, _Entry] = {}
+        self._skipped: set[str] = set()
+        self._others: dict[str, Backend] = {}  # backends of jobs another replica started elsewhere
+        self._view = threading.RLock()  # this process's readers and writers of the cache
+        self._folder = FolderLock(self.root)
+        self._mark = ServerMark(self.root)
         self._closed = threading.Event()
-        with self._lock:
-            self._restore()
-            self._schedule()
+        with self._changing():
+            clear_stale_locks(self.models_dir, self._is_active)
+        self._tick()
         self._thread = threading.Thread(target=self._monitor, name="vae-job-monitor", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -192,7 +120,7 @@ class JobRegistry:
         check_model_name(name)
         out = validate_name(name, models_dir_for(actor, self.models_dir), overwrite)
         full = dataclasses.replace(check_spec(spec, self.limits, self.mode), out=str(out))
-        with self._lock:
+        with self._changing():
             self._check_may_train(actor.workspace)
             job_id = uuid.uuid4().hex[:12]
             if not take_lock(out, job_id, self._is_active):
@@ -200,34 +128,41 @@ class JobRegistry:
             job_dir = self.root / job_id
             job_dir.mkdir(parents=True)
             (job_dir / "spec.json").write_text(full.to_json(), encoding="utf-8")
-            job = self._jobs[job_id] = JobStatus(id=job_id, name=name, spec=full, owner=actor.workspace,
-                                                 job_dir=str(job_dir), epochs=full.train.epochs)
-            self._save(job)
+            job = JobStatus(id=job_id, name=name, spec=full, owner=actor.workspace, job_dir=str(job_dir),
+                            epochs=full.train.epochs)
+            entry = self._entries[job_id] = _Entry(job, {"worker": None})
+            self._save(entry)
             self._schedule()
         return job_id
 
     def stop(self, job_id: str, actor: Actor = LOCAL) -> None:
         """A queued job is cancelled; a running one stops after its current step and saves."""
-        with self._lock:
-            job = self._owned(job_id, actor, "stop")
-            if job.state == "queued":
+        with self._changing():
+            entry = self._owned(job_id, actor, "stop")
+            job = entry.job
+            if entry.state == "queued":
                 job.state, job.finished = "stopped", time.time()
-                self._ended(job)
+                self._ended(entry)
                 self._schedule()
-            elif job.state == "running":
-                (Path(job.job_dir) / "stop").touch()
+            elif entry.state == "running" and job.state == "running":
+                (Path(job.job_dir) / "stop").touch()  # the worker reads it, wherever it runs
+                handle = handle_of(entry.record)
+                if handle is not None and (backend := self._backend_of(handle)) is not None:
+                    backend.cancel(handle)
                 job.state = "stopping"
-                self._save(job)
+                self._save(entry)
 
     def resume(self, job_id: str, epochs: int | None = None, actor: Actor = LOCAL) -> None:
         """Continue a stopped job (to ``epochs`` in all, if given) from its last checkpoint: the
         spec's ``resume`` becomes the job's ``checkpoint`` folder (if it has one; a job cancelled
         before its first save starts afresh)."""
-        with self._lock:
-            job = self._owned(job_id, actor, "resume")
-            if epochs is not None and not _is_count(epochs):
+        with self._changing():
+            entry = self._owned(job_id, actor, "resume")
+            job = entry.job
+            if epochs is not None and not is_count(epochs):
                 raise JobError("Epochs must be a whole number.")
-            if job.state not in ("stopped", "failed") and not (job.state == "done" and epochs and epochs > job.epochs):
+            done_more = entry.state == "done" and epochs and epochs > job.epochs
+            if entry.state not in ("stopped", "failed") and not done_more:
                 raise JobError(f"Job {job_id} is {job.state}; only a stopped job (or a finished one given more "
                                "epochs) can be resumed.")
             train = self._resumed_train(job, epochs)
@@ -241,14 +176,22 @@ class JobRegistry:
             (job_dir / "spec.json").write_text(job.spec.to_json(), encoding="utf-8")
             (job_dir / "stop").unlink(missing_ok=True)
             job.state, job.error, job.stop_reason, job.finished, job.created = "queued", None, None, None, time.time()
-            self._save(job)
+            entry.record["worker"] = None
+            self._save(entry)
             self._schedule()
 
     def status(self, job_id: str) -> JobStatus:
         """A copy of the job's status (safe to read while the monitor updates the original); anyone
-        with the id may read it (a shared link is a read-only view)."""
-        with self._lock:
-            return copy.deepcopy(self._get(job_id))
+        with the id may read it (a shared link is a read-only view). An id not seen yet (just
+        submitted through another replica) makes the registry re-read the folder first."""
+        with self._view:
+            if job_id in self._entries:
+                return copy.deepcopy(self._entries[job_id].job)
+        if isinstance(job_id, str) and JOB_ID_RE.fullmatch(job_id):
+            with self._changing():
+                pass
+        with self._view:
+            return copy.deepcopy(self._get(job_id).job)
 
     def list(self, actor: Actor | None = None, ids: list[str] | None = None) -> list[JobStatus]:
         """Jobs, oldest first: all of them for ``actor`` None (the server's own view) or a teacher,
@@ -256,15 +199,16 @@ class JobRegistry:
         taken as ``ids``, as before there were actors.)"""
         if actor is not None and not isinstance(actor, Actor):
             actor, ids = None, actor
-        with self._lock:
-            jobs = [j for j in self._jobs.values() if (ids is None or j.id in ids)
-                    and (actor is None or actor.teacher or j.owner == actor.workspace)]
+        with self._view:
+            jobs = [e.job for e in self._entries.values() if (ids is None or e.job.id in ids)
+                    and (actor is None or actor.teacher or e.job.owner == actor.workspace)]
             return [copy.deepcopy(j) for j in sorted(jobs, key=lambda j: j.created)]
 
     def close(self, kill: bool = True) -> None:
-        """Stop the monitor. With ``kill`` (a clean server shutdown; also run at exit) running workers
-        are asked to stop (SIGTERM: they save a checkpoint), so their jobs can be resumed after a
-        restart; without it they keep running, for the next registry to adopt."""
+        """Stop the monitor. With ``kill`` (a clean server shutdown; also run at exit) the local
+        workers this server started (or adopted from a server that is gone) are asked to stop
+        (SIGTERM: they save a checkpoint), so their jobs can be resumed; without it they keep
+        running, for another registry to watch. Jobs on a cluster (Ray) are never stopped here."""
         atexit.unregister(self.close)
         _OPEN.discard(self)
         if self._closed.is_set():
@@ -272,101 +216,113 @@ class JobRegistry:
         self._closed.set()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
-        with self._lock:
+        with self._changing():
             if kill:
                 self._stop_workers()
-            os.close(self._held)  # the next registry may take over the folder
+            self._mark.close()
+        self._folder.close()
 
     def _stop_workers(self) -> None:
-        jobstore.stop_all(list(self._workers.values()), self.grace_s)
-        for job_id in list(self._workers):
-            job = self._jobs[job_id]
-            self._read_events(job)
-            del self._workers[job_id]
-            if job.state not in FINAL:
+        mine = [e for e in self._entries.values() if e.state in RUNNING and self._watches(e)
+                and (h := handle_of(e.record)) is not None and h.get("backend", "local") == "local"]
+        local = self._backend_of({"backend": "local"})
+        if not mine or local is None:
+            return
+        local.terminate([handle_of(e.record) for e in mine], self.grace_s, [Path(e.job.job_dir) for e in mine])
+        for entry in mine:
+            job = entry.job
+            entry.offset = read_events(job, entry.offset)
+            if not run_ended(job, entry.record):
                 job.state, job.finished, job.stop_reason = "stopped", time.time(), SHUT_DOWN
-            self._ended(job)
+            self._ended(entry)
 
     # ----- checks ---------------------------------------------------------------------------
     def _check_may_train(self, owner: str | None) -> None:
         cap = self.limits.jobs_per_workspace
         if cap <= 0:
             raise JobError("Training is turned off on this server.")
-        with self._lock:
-            active = sum(1 for j in self._jobs.values() if j.owner == owner and j.state in ACTIVE)
+        with self._view:
+            active = sum(1 for e in self._entries.values() if e.job.owner == owner and e.state in ACTIVE)
         if active >= cap:
             raise JobError(f"You already have {active} job{'s' if active != 1 else ''} queued or running (at most "
                            f"{cap} here); stop one or wait for it to finish.")
 
-    def _owned(self, job_id: str, actor: Actor, verb: str) -> JobStatus:
-        job = self._get(job_id)
-        if not isinstance(actor, Actor) or not actor.owns(job.owner):
+    def _owned(self, job_id: str, actor: Actor, verb: str) -> _Entry:
+        entry = self._get(job_id)
+        if not isinstance(actor, Actor) or not actor.owns(entry.job.owner):
             raise JobAccessError(f"Only the student who started this job (or the teacher) can {verb} it.")
-        return job
+        return entry
 
     def _resumed_train(self, job: JobStatus, epochs: int | None) -> TrainConfig:
         try:
             train = dataclasses.replace(job.spec.train, epochs=epochs) if epochs else job.spec.train
         except ConfigError as exc:
             raise JobError(str(exc)) from None
-        _check_train(train, self.limits)
+        check_train(train, self.limits)
         return train
 
     def _is_active(self, job_id: str) -> bool:
-        job = self._jobs.get(job_id)
-        return job is not None and job.state in ACTIVE
+        entry = self._entries.get(job_id)
+        return entry is not None and entry.state in ACTIVE
 
-    # ----- internals ------------------------------------------------------------------------
-    def _get(self, job_id: str) -> JobStatus:
-        if not isinstance(job_id, str) or job_id not in self._jobs:
+    # ----- the shared folder ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _changing(self) -> Iterator[None]:
+        """Hold the folder's lock (other replicas wait) with the cache freshly re-read from it."""
+        with self._folder as outermost, self._view:
+            if outermost:
+                self._sync()
+            yield
+
+    def _sync(self) -> None:
+        """Re-read what other replicas changed: new and removed job folders, changed records
+        (read whole again), and the new events of jobs that run."""
+        seen = set()
+        for job_dir in jobstore.job_folders(self.root):
+            seen.add(job_dir.name)
+            entry, now = self._entries.get(job_dir.name), jobstore.stamp(job_dir)
+            if entry is not None and entry.stamp == now:
+                if entry.state in RUNNING:
+                    entry.offset = read_events(entry.job, entry.offset)
+                continue
+            try:
+                job, record, offset = jobstore.load_job(job_dir)
+            except (OSError, ValueError) as exc:  # incl. ConfigError, JSONDecodeError: leave it alone
+                if job_dir.name not in self._skipped:
+                    self._skipped.add(job_dir.name)
+                    print(f"services.jobs: skipped job folder {job_dir}: {exc}", file=sys.stderr)
+                continue
+            self._skipped.discard(job_dir.name)
+            self._entries[job_dir.name] = _Entry(job, record, offset, now)
+        for job_id in set(self._entries) - seen:
+            del self._entries[job_id]  # reaped by another replica
+
+    def _get(self, job_id: str) -> _Entry:
+        if not isinstance(job_id, str) or job_id not in self._entries:
             raise JobError(f"No job with id '{job_id}' (it may have been cleaned up).")
-        return self._jobs[job_id]
+        return self._entries[job_id]
 
-    def _save(self, job: JobStatus) -> None:
-        save_record(job, self._workers.get(job.id))
+    def _save(self, entry: _Entry) -> None:
+        jobstore.save_record(entry.job, entry.record)
+        entry.stamp = jobstore.stamp(Path(entry.job.job_dir))
 
-    def _ended(self, job: JobStatus) -> None:
+    def _ended(self, entry: _Entry) -> None:
         """The job is final and has no worker: free its output name and record it."""
-        release_lock(Path(job.spec.out_dir), job.id)
-        self._save(job)
+        release_lock(Path(entry.job.spec.out_dir), entry.job.id)
+        if entry.record.get("worker"):
+            entry.record["last_worker"] = entry.record["worker"]  # e.g. the Ray submission id, to look up its logs
+        entry.record["worker"] = None
+        self._save(entry)
 
-    def _read_events(self, job: JobStatus) -> None:
-        self._offsets[job.id] = read_events(job, self._offsets.get(job.id, 0))
+    def _backend_of(self, handle: dict) -> Backend | None:
+        return backends.backend_of(handle, self.backend, self._others)
 
-    def _restore(self) -> None:
-        """Rebuild the jobs recorded in the jobs folder; adopt their workers that still run."""
-        for job, worker, offset in jobstore.restore(self.root):
-            self._jobs[job.id], self._offsets[job.id] = job, offset
-            if worker is not None:
-                self._workers[job.id] = worker
-        jobstore.clear_stale_locks(self.models_dir, self._is_active)
-        for job in self._jobs.values():
-            if job.state in ACTIVE:
-                take_lock(Path(job.spec.out_dir), job.id, self._is_active)
-            self._save(job)
+    def _watches(self, entry: _Entry) -> bool:
+        """This registry watches a worker it started, or one whose server is gone."""
+        server = entry.record.get("server")
+        return server == self._mark.token or not ServerMark.is_open(self.root, server)
 
-    def _schedule(self) -> None:
-        running = sum(1 for j in self._jobs.values() if j.state in ("running", "stopping"))
-        queued = sorted((j for j in self._jobs.values() if j.state == "queued"), key=lambda j: j.created)
-        for job in queued:
-            if running >= self.max_running:
-                break
-            self._start(job)
-            running += 1
-        for pos, job in enumerate((j for j in queued if j.state == "queued"), start=1):
-            job.queue_position = pos
-
-    def _start(self, job: JobStatus) -> None:
-        job_dir = Path(job.job_dir)
-        env = {**os.environ, "OMP_NUM_THREADS": str(job.spec.threads or 1)}
-        argv = [self.python, "-m", "services.worker", str(job_dir)]
-        if self.limits.job_time_limit_s:
-            argv += ["--time-limit", str(self.limits.job_time_limit_s)]
-        self._workers[job.id] = Worker.spawn(argv, job_dir, env, cwd=str(Path(__file__).resolve().parents[1]))
-        job.state, job.started, job.queue_position = "running", time.time(), None
-        self._offsets.setdefault(job.id, 0)
-        self._save(job)
-
+    # ----- the monitor ----------------------------------------------------------------------
     def _monitor(self) -> None:
         while not self._closed.wait(self.poll_s):
             try:
@@ -375,35 +331,73 @@ class JobRegistry:
                 print(f"services.jobs monitor: {type(exc).__name__}: {exc}", file=sys.stderr)
 
     def _tick(self) -> None:
-        with self._lock:
-            if self._closed.is_set():
+        """Re-read the folder, ask the backends (outside the lock: Ray's answer comes over the
+        network) whether the watched workers still run, then record the ends and start queued jobs."""
+        with self._changing():
+            watched = [(e.job.id, handle_of(e.record), Path(e.job.job_dir)) for e in self._entries.values()
+                       if e.state in RUNNING and self._watches(e)]
+        ended = []
+        for job_id, handle, job_dir in watched:
+            backend = self._backend_of(handle) if handle is not None else None
+            code = -1 if handle is None else (backend.poll(handle, job_dir) if backend is not None else None)
+            if code is not None:
+                ended.append((job_id, handle, code, backend))
+        with self._changing():
+            if self._closed.is_set() and ended:
                 return
-            for job_id, worker in list(self._workers.items()):
-                job = self._jobs[job_id]
-                self._read_events(job)
-                code = worker.poll()
-                if code is not None:
-                    self._read_events(job)
-                    del self._workers[job_id]
-                    if job.state not in FINAL:
-                        tail = jobstore.log_tail(Path(job.job_dir) / "worker.log")
-                        job.state, job.finished = "failed", time.time()
-                        shown = f" (exit code {code})" if code >= 0 else ""
-                        job.error = f"the training process ended unexpectedly{shown}. {tail}".strip()
-                    self._ended(job)
+            for job_id, handle, code, backend in ended:
+                entry = self._entries.get(job_id)
+                if entry is not None and entry.state in RUNNING and handle_of(entry.record) == handle:
+                    self._finish(entry, code, backend)
             self._schedule()
             self._reap()
+
+    def _finish(self, entry: _Entry, code: int, backend: Backend | None) -> None:
+        job = entry.job
+        entry.offset = read_events(job, entry.offset)
+        if not run_ended(job, entry.record):
+            job.state, job.finished = "failed", time.time()
+            if backend is not None and (entry.record.get("server") == self._mark.token or backend.keeps_jobs):
+                tail = backend.failure(handle_of(entry.record), Path(job.job_dir))
+                shown = f" (exit code {code})" if code >= 0 else ""
+                job.error = f"the training process ended unexpectedly{shown}. {tail}".strip()
+            else:
+                job.error = RESTARTED
+        self._ended(entry)
+
+    def _schedule(self) -> None:
+        running = sum(1 for e in self._entries.values() if e.state in RUNNING)
+        queued = sorted((e for e in self._entries.values() if e.state == "queued"), key=lambda e: e.job.created)
+        for entry in queued:
+            if running >= self.max_running:
+                break
+            self._start(entry)
+            running += 1
+        for pos, entry in enumerate((e for e in queued if e.state == "queued"), start=1):
+            entry.job.queue_position = pos
+
+    def _start(self, entry: _Entry) -> None:
+        job, job_dir = entry.job, Path(entry.job.job_dir)
+        events_from = jobstore.events_size(job_dir)  # before the worker can write its first event
+        try:
+            handle = self.backend.start(job_dir, job.spec, self.limits.job_time_limit_s)
+        except BackendError as exc:
+            job.state, job.finished, job.error = "failed", time.time(), str(exc)
+            self._ended(entry)
+            return
+        entry.record.update(worker=handle, server=self._mark.token, events_from=events_from)
+        job.state, job.started, job.queue_position = "running", time.time(), None
+        self._save(entry)
 
     def _reap(self) -> None:
         """Forget final jobs (of anyone) ``reap_after_s`` after they ended, and remove their folders."""
         now = time.time()
-        for job_id, job in list(self._jobs.items()):
-            if job.state in FINAL and job.finished and now - job.finished > self.reap_after_s \
-                    and job_id not in self._workers:
-                del self._jobs[job_id]
-                self._offsets.pop(job_id, None)
+        for job_id, entry in list(self._entries.items()):
+            job = entry.job
+            if entry.state in FINAL and job.finished and now - job.finished > self.reap_after_s:
+                del self._entries[job_id]
                 shutil.rmtree(job.job_dir, ignore_errors=True)
 
 
-__all__ = ["ACTIVE", "FINAL", "JobAccessError", "JobError", "JobRegistry", "JobStatus", "check_spec",
-           "is_server_upload", "validate_name"]
+__all__ = ["ACTIVE", "DATASETS_ONLY", "FINAL", "JobAccessError", "JobError", "JobRegistry", "JobStatus", "check_spec",
+           "close_all", "is_server_upload", "validate_name"]

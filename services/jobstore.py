@@ -1,17 +1,20 @@
 """The job registry's state on disk, so that jobs outlive the server process.
 
 Each job folder holds ``spec.json`` (the RunSpec), ``events.jsonl`` (the worker's progress events)
-and ``job.json`` (written by the registry: name, owner, times, the state it last knew, and the
-worker's pid and process start time). :func:`load_job` rebuilds a :class:`JobStatus` from them.
-:class:`Worker` is a job's worker process: one the registry started, or one it *adopted* after a
-restart (alive, with the recorded start time, and running ``services.worker`` for that folder).
-A lock file beside each output folder (``.NAME.lock``, holding the job id) keeps one writer per
-model name. Linux-only parts (``/proc``) degrade to "not adoptable". No Streamlit here.
+and ``job.json`` (written by a registry, under the folder lock: name, owner, times, the job's
+state, the handle of its worker (services/backends.py), which server started it, and where in
+``events.jsonl`` its current run began). The record's state is the truth every replica shares;
+the events only add what happened since (a run that ended shows as ended before its record is
+updated). :func:`load_job` rebuilds a :class:`JobStatus` from both. :class:`Worker` is a local
+worker process: one this server started, or one it *adopted* (alive, with the recorded start time,
+and running ``services.worker`` for that folder). :class:`ServerMark` tells whether the server that
+started a worker is still open. A lock file beside each output folder (``.NAME.lock``, holding
+the job id) keeps one writer per model name. Linux-only parts (``/proc``) degrade to "not
+adoptable". No Streamlit here.
 """
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -19,7 +22,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +66,7 @@ class JobStatus:
     epoch_log: list[dict] = field(default_factory=list)
     queue_position: int | None = None
     job_dir: str = ""
+    ended_at: int = -1  # byte offset in events.jsonl of the last done/stopped/failed event (-1: none)
 
     @property
     def progress(self) -> float:
@@ -108,13 +111,16 @@ def read_events(job: JobStatus, offset: int) -> int:
     """Apply the whole lines of the job's ``events.jsonl`` after byte ``offset``; the new offset.
     A bad line is logged and skipped: it must not stop the job's updates."""
     path = Path(job.job_dir) / "events.jsonl"
-    if not path.exists():
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            chunk = fh.read()
+    except FileNotFoundError:
         return offset
-    with open(path, "rb") as fh:
-        fh.seek(offset)
-        chunk = fh.read()
     end = chunk.rfind(b"\n") + 1  # only whole lines
-    for line in chunk[:end].splitlines():
+    at = offset
+    for line in chunk[:end].split(b"\n")[:-1]:
+        here, at = at, at + len(line) + 1
         if not line.strip():
             continue
         try:
@@ -123,23 +129,42 @@ def read_events(job: JobStatus, offset: int) -> int:
             print(f"services.jobs: job {job.id}: skipped a bad event line: {exc}", file=sys.stderr)
             continue
         apply_event(job, event)
+        if isinstance(event, (Done, Stopped, Failed)):
+            job.ended_at = here
     return offset + end
 
 
+def events_size(job_dir: Path) -> int:
+    """Bytes in the job's ``events.jsonl`` now: where a run started now begins."""
+    try:
+        return (Path(job_dir) / "events.jsonl").stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
 # ----- job.json ------------------------------------------------------------------------------
-def save_record(job: JobStatus, worker: Worker | None) -> None:
-    """Write ``job.json`` atomically (a reader never sees half a file)."""
-    record = {k: getattr(job, k) for k in RECORD_FIELDS}
-    record["worker"] = worker.record() if worker is not None else None
+def save_record(job: JobStatus, record: dict) -> None:
+    """Write ``job.json`` atomically (a reader never sees half a file): the job's fields over
+    ``record`` (which keeps the worker handle, server and ``events_from``)."""
+    record.update({k: getattr(job, k) for k in RECORD_FIELDS})
     path = Path(job.job_dir) / RECORD
-    tmp = path.with_name(f".{RECORD}.tmp")
+    tmp = path.with_name(f".{RECORD}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-def load_job(job_dir: Path) -> tuple[JobStatus, dict, dict | None]:
-    """The job in ``job_dir`` as its record left it (state "queued" until its events are read),
-    the record, and its recorded worker. Raises OSError/ValueError for an unreadable folder."""
+def stamp(job_dir: Path) -> tuple[int, int] | None:
+    """(mtime in ns, size) of ``job.json``: a changed stamp means another replica wrote it."""
+    try:
+        st = (Path(job_dir) / RECORD).stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def load_job(job_dir: Path) -> tuple[JobStatus, dict, int]:
+    """The job in ``job_dir`` as its record and events tell it, the record, and the events
+    offset read to. Raises OSError/ValueError for an unreadable folder."""
     record = json.loads((job_dir / RECORD).read_text(encoding="utf-8"))
     spec = RunSpec.from_json((job_dir / "spec.json").read_text(encoding="utf-8"))
     if not isinstance(record, dict) or record.get("id") != job_dir.name or not isinstance(record.get("name"), str):
@@ -149,43 +174,40 @@ def load_job(job_dir: Path) -> tuple[JobStatus, dict, dict | None]:
     job = JobStatus(id=job_dir.name, name=record["name"], spec=spec, owner=owner if isinstance(owner, str) else None,
                     created=float(created) if isinstance(created, (int, float)) else time.time(),
                     started=record.get("started"), epochs=spec.train.epochs, job_dir=str(job_dir))
-    worker = record.get("worker")
-    return job, record, worker if isinstance(worker, dict) else None
+    offset = read_events(job, 0)  # curves and epoch log; the state as the events tell it
+    apply_record(job, record)
+    return job, record, offset
 
 
-def restore(root: Path) -> list[tuple[JobStatus, Worker | None, int]]:
-    """The jobs recorded in ``root`` as they stand now: each with its adopted worker (None unless
-    it still runs) and the offset of its events read so far. Unreadable folders are skipped."""
-    jobs = []
-    for job_dir in sorted(p for p in root.iterdir() if JOB_ID_RE.fullmatch(p.name) and p.is_dir()):
-        try:
-            job, record, recorded_worker = load_job(job_dir)
-        except (OSError, ValueError) as exc:  # incl. ConfigError, JSONDecodeError: leave it alone
-            print(f"services.jobs: skipped job folder {job_dir}: {exc}", file=sys.stderr)
-            continue
-        offset = read_events(job, 0)  # curves and epoch log; the state as the events tell it
-        jobs.append((job, reconcile(job, record, recorded_worker), offset))
-    return jobs
+def run_ended(job: JobStatus, record: dict) -> bool:
+    """True when the events show the current run (begun at the record's ``events_from``) ended."""
+    start = record.get("events_from")
+    return job.state in FINAL and job.ended_at >= (start if isinstance(start, int) else 0)
 
 
-def reconcile(job: JobStatus, record: dict, recorded_worker: dict | None) -> Worker | None:
-    """Set a restored job's state from its record, its events and whether its worker still runs
-    (then returned): a job the registry saw running whose worker is gone failed, unless its events
-    say it ended; a queued job stays queued."""
-    recorded = record.get("state")
-    if recorded == "queued":
+def apply_record(job: JobStatus, record: dict) -> None:
+    """Set the job's state from its record: queued and final records are the truth; a running
+    (or stopping) one shows as ended once its run's events say so."""
+    state = record.get("state")
+    if state == "queued":
         job.state, job.finished, job.error, job.stop_reason = "queued", None, None, None
-    elif recorded in FINAL:
-        job.state, job.finished = recorded, record.get("finished")
+    elif state in FINAL:
+        job.state, job.finished = state, record.get("finished")
         job.error, job.stop_reason = record.get("error"), record.get("stop_reason")
-    else:  # running or stopping when the last registry saw it
-        worker = Worker.adopt(recorded_worker, Path(job.job_dir))
-        if worker is not None:
-            job.state = job.state if job.state in FINAL else recorded
-            return worker
-        if job.state not in FINAL:
-            job.state, job.finished, job.error = "failed", time.time(), RESTARTED
-    return None
+    elif state in ("running", "stopping"):
+        if not run_ended(job, record):
+            job.state = state
+    else:
+        job.state, job.error = "failed", f"unknown state {state!r} in the job's record"
+
+
+def handle_of(record: dict) -> dict | None:
+    worker = record.get("worker")
+    return worker if isinstance(worker, dict) else None
+
+
+def job_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if JOB_ID_RE.fullmatch(p.name) and p.is_dir())
 
 
 def log_tail(path: Path, chars: int = 800) -> str:
@@ -279,66 +301,6 @@ def stop_all(workers: list[Worker], grace_s: float) -> None:
                 w.proc.wait(timeout=5)
 
 
-# ----- one registry per jobs folder, one writer per output name ---------------------------------
-def hold_folder(root: Path) -> int | None:
-    """An open, exclusively locked ``root/.registry.lock`` (its descriptor; closing it lets go),
-    or None while another registry (another server, or one never closed) holds it."""
-    fd = os.open(root / ".registry.lock", os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def lock_path(out: Path) -> Path:
-    return Path(out).parent / f".{Path(out).name}.lock"
-
-
-def _holder(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-
-
-def take_lock(out: Path, job_id: str, is_active: Callable[[str], bool]) -> bool:
-    """Make ``job_id`` the one writer of ``out``; False while another active job holds it (a lock
-    left by a job that is no longer active is replaced)."""
-    path = lock_path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            holder = _holder(path)
-            if holder == job_id:
-                return True
-            if holder and is_active(holder):
-                return False
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(job_id)
-        return True
-    return False
-
-
-def release_lock(out: Path, job_id: str) -> None:
-    path = lock_path(out)
-    if _holder(path) == job_id:
-        path.unlink(missing_ok=True)
-
-
-def clear_stale_locks(models_dir: Path, is_active: Callable[[str], bool]) -> None:
-    """Remove lock files (in the models folder and its workspace folders) whose job is not active."""
-    for path in [*models_dir.glob(".*.lock"), *models_dir.glob("*/.*.lock")]:
-        holder = _holder(path)
-        if not (holder and is_active(holder)):
-            path.unlink(missing_ok=True)
-
-
-__all__ = ["ACTIVE", "FINAL", "JobStatus", "Worker", "apply_event", "clear_stale_locks", "hold_folder", "is_our_worker",
-           "load_job", "lock_path", "log_tail", "process_start", "read_events", "reconcile", "release_lock", "restore",
-           "save_record", "stop_all", "take_lock"]
+__all__ = ["ACTIVE", "FINAL", "RESTARTED", "JobStatus", "Worker", "apply_event", "apply_record", "events_size",
+           "handle_of", "is_our_worker", "job_folders", "load_job", "log_tail", "process_start", "read_events",
+           "run_ended", "save_record", "stamp", "stop_all"]

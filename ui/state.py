@@ -14,6 +14,7 @@ import streamlit as st
 import torch
 
 from services import validate
+from services.backends import BackendError
 from services.catalog import DEFAULT_MODEL, ModelEntry, list_models, model_roots
 from services.jobs import JobRegistry
 from services.redact import redact_paths
@@ -238,6 +239,16 @@ def _registry(jobs_root: str, models_root: str, max_running: int) -> JobRegistry
 def job_registry() -> JobRegistry:
     """The process-wide job registry (one per server, shared by every session)."""
     return _registry(str(settings.jobs_dir()), str(settings.user_models_dir()), settings.max_jobs())
+
+
+def job_registry_or_stop() -> JobRegistry:
+    """:func:`job_registry`, or stop the page saying why training is unavailable (a bad setting,
+    the Ray backend chosen without ray installed)."""
+    try:
+        return job_registry()
+    except (BackendError, settings.SettingsError) as exc:
+        st.error(f"Training is unavailable on this server: {widgets.safe_text(exc, 600)}")
+        st.stop()
 
 
 

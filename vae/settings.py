@@ -36,6 +36,10 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("VAE_UPLOADS_DIR", "`datasets/` beside the jobs folder",
              "where uploaded zip datasets are unpacked"),
     Variable("VAE_MAX_JOBS", "one per two CPU cores (1 on 2 cores)", "training jobs that run at once; the rest queue"),
+    Variable("VAE_JOBS_BACKEND", "`local`", "where training jobs run: `local` (child processes of the app server) "
+             "or `ray` (a Ray cluster's Jobs API; `pip install -r requirements-ray.txt`)"),
+    Variable("VAE_RAY_ADDRESS", "`http://127.0.0.1:8265`", "with `VAE_JOBS_BACKEND=ray`: the Ray dashboard (Jobs "
+             "API) address; the cluster must see the jobs and models folders at the same paths"),
     Variable("VAE_APP_THREADS", "1", "torch threads of the app server (requests decode one image or a small batch)"),
     Variable("VAE_MODE", "`local`", "deployment mode: `local` (one user, today's behaviour), `classroom` (anonymous "
              "students in private workspaces, an optional teacher), `public` (explore only: no training, no uploads "
@@ -56,6 +60,8 @@ ENVIRONMENT: tuple[Variable, ...] = (
     Variable("VAE_CHROMIUM", "`chromium` on the PATH, else `/usr/bin/chromium`", "browser for tests and benchmarks"),
     Variable("VAE_REQUIRE_BROWSER", "unset", "tests only: set (as `.ci/run` does) to fail, not skip, without "
              "Chromium and Node"),
+    Variable("VAE_REQUIRE_RAY", "unset", "tests only: set (as `.ci/run` does) to fail, not skip, the Ray backend's "
+             "tests without `ray`"),
 )
 
 
@@ -117,6 +123,25 @@ def max_jobs(environ: Mapping[str, str] | None = None) -> int:
 def app_threads(environ: Mapping[str, str] | None = None) -> int:
     """``$VAE_APP_THREADS`` (default 1): torch threads of the app server process."""
     return _positive_int("VAE_APP_THREADS", environ, 1)
+
+
+JOBS_BACKENDS = ("local", "ray")
+
+
+def jobs_backend(environ: Mapping[str, str] | None = None) -> str:
+    """``$VAE_JOBS_BACKEND``: ``local`` (default) or ``ray``."""
+    value = (_env(environ).get("VAE_JOBS_BACKEND") or "local").strip().lower()
+    if value not in JOBS_BACKENDS:
+        raise SettingsError(f"VAE_JOBS_BACKEND must be one of {', '.join(JOBS_BACKENDS)}, got {value!r}")
+    return value
+
+
+def ray_address(environ: Mapping[str, str] | None = None) -> str:
+    """``$VAE_RAY_ADDRESS`` (default ``http://127.0.0.1:8265``): the Ray dashboard's Jobs API."""
+    value = (_env(environ).get("VAE_RAY_ADDRESS") or "http://127.0.0.1:8265").strip()
+    if not value.startswith(("http://", "https://")):
+        raise SettingsError(f"VAE_RAY_ADDRESS must be the dashboard's http:// address, got {value!r}")
+    return value
 
 
 MODES = ("local", "classroom", "public")
@@ -197,6 +222,11 @@ def require_browser(environ: Mapping[str, str] | None = None) -> bool:
     return bool(_env(environ).get("VAE_REQUIRE_BROWSER"))
 
 
+def require_ray(environ: Mapping[str, str] | None = None) -> bool:
+    """True when the Ray backend's tests must fail rather than skip without ``ray`` (``.ci/run``)."""
+    return bool(_env(environ).get("VAE_REQUIRE_RAY"))
+
+
 def markdown_table() -> str:
     """The README's settings table."""
     rows = ["| variable | default | what it sets |", "|---|---|---|"]
@@ -205,5 +235,5 @@ def markdown_table() -> str:
 
 
 __all__ = ["ENVIRONMENT", "MODES", "Limits", "SettingsError", "Variable", "app_threads", "chromium", "data_dir",
-           "jobs_dir", "limits", "markdown_table", "max_jobs", "mode", "require_browser", "teacher_token",
-           "uploads_dir", "user_data_dir", "user_models_dir"]
+           "jobs_backend", "jobs_dir", "limits", "markdown_table", "max_jobs", "mode", "ray_address", "require_browser",
+           "require_ray", "teacher_token", "uploads_dir", "user_data_dir", "user_models_dir"]

@@ -67,3 +67,11 @@ def test_start_a_job_and_see_it_finish(tmp_path):
     assert any("Saved as **tiny-shapes**" in s.value for s in at.success)
     assert any(job_id in m.value for m in at.markdown)
     assert len(at.get("plotly_chart")) == 3  # recon, KL, -ELBO per epoch
+
+
+def test_a_misconfigured_jobs_backend_says_why_instead_of_failing(monkeypatch):
+    monkeypatch.setenv("VAE_JOBS_BACKEND", "slurm")
+    at = _train_page()
+    assert not at.exception
+    assert any("Training is unavailable on this server" in e.value and "slurm" in e.value
+               for e in at.error), [e.value for e in at.error]
