@@ -8,6 +8,7 @@ start`` drains for 30 s or more on SIGTERM) and removes the folder.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -50,19 +51,15 @@ class RayHead:
         """Stop the head node and everything it started; remove its folder."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                pass
         for pid in [self.proc.pid, *self.processes()]:
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 continue
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
         deadline = time.monotonic() + 10
         while self.processes() and time.monotonic() < deadline:
             time.sleep(0.2)
