@@ -159,6 +159,9 @@ class JobRegistry:
         with self._changing():
             entry = self._owned(job_id, actor, "resume")
             job = entry.job
+            self._settle(entry)
+            if entry.state in RUNNING and job.state in FINAL:
+                raise JobError(f"Job {job_id} is still saving and exiting; try again in a moment.")
             if epochs is not None and not is_count(epochs):
                 raise JobError("Epochs must be a whole number.")
             done_more = entry.state == "done" and epochs and epochs > job.epochs
@@ -364,6 +367,21 @@ class JobRegistry:
             else:
                 job.error = RESTARTED
         self._ended(entry)
+
+    def _settle(self, entry: _Entry, wait_s: float = 3.0) -> None:
+        """A run whose events say it ended while its worker is still exiting: wait for the exit
+        (briefly) and record the end, so that it can be resumed at once."""
+        handle = handle_of(entry.record)
+        if entry.state not in RUNNING or handle is None or not run_ended(entry.job, entry.record):
+            return
+        backend = self._backend_of(handle)
+        deadline = time.monotonic() + wait_s
+        while backend is not None and time.monotonic() < deadline:
+            code = backend.poll(handle, Path(entry.job.job_dir))
+            if code is not None:
+                self._finish(entry, code, backend)
+                return
+            time.sleep(0.1)
 
     def _schedule(self) -> None:
         running = sum(1 for e in self._entries.values() if e.state in RUNNING)

@@ -14,6 +14,7 @@ meant for the user and never holds a server path.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -25,6 +26,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +54,7 @@ STORE_FAILED = "the server could not store the uploaded zip (its disk may be ful
 SUFFIXES = ", ".join(sorted(IMAGE_SUFFIXES))
 
 _LOCK = threading.RLock()  # one process's extractions, reuses and evictions happen one at a time
+_HELD = threading.local()  # this thread's depth inside _locked (it nests: cleanup inside an extraction)
 
 
 class UploadError(DatasetUnavailable):
@@ -72,6 +75,26 @@ def _shown(name: str) -> str:
 
 def _mb(n: int) -> str:
     return f"{n / 2**20:.0f} MB"
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Extractions, reuses and evictions one at a time, in this process and in every replica that
+    shares the uploads folder (an ``flock`` on ``.ROOTNAME.lock`` beside it)."""
+    with _LOCK:
+        depth = getattr(_HELD, "depth", 0)
+        fd = None
+        if depth == 0:
+            root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(root.parent / f".{root.name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        _HELD.depth = depth + 1
+        try:
+            yield
+        finally:
+            _HELD.depth = depth
+            if fd is not None:
+                os.close(fd)  # releases the flock
 
 
 # ---------------------------------------------------------------- reading the zip
@@ -309,7 +332,7 @@ def _cleanup(root: Path, limits: settings.Limits, now: float, keep: Path | None)
     """:func:`cleanup`, never removing ``keep`` (the folder being handed out)."""
     if not root.is_dir():
         return []
-    with _LOCK:
+    with _locked(root):
         for tmp in root.glob(f"{TEMP_PREFIX}*"):
             try:
                 if now - tmp.lstat().st_mtime > TEMP_MAX_AGE_S:
@@ -370,11 +393,12 @@ def extract_upload(data: bytes, root: Path | None = None, limits: settings.Limit
         raise UploadError("uploading datasets is turned off on this server")
     digest = hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
     dest = root / f"{PREFIX}{digest}"
-    with _LOCK:
-        if _complete(dest):
-            touch(dest)
-            _cleanup(root, limits, time.time(), keep=dest)
-            return dest
+    if _complete(dest):  # unpacked before (by any replica): reuse it, under the lock
+        with _locked(root):
+            if _complete(dest):
+                touch(dest)
+                _cleanup(root, limits, time.time(), keep=dest)
+                return dest
     budget = min(MAX_INFLATED, quota)
     zf = _open_zip(data)
     members = _plan(zf, budget, quota)
@@ -382,7 +406,7 @@ def extract_upload(data: bytes, root: Path | None = None, limits: settings.Limit
     tmp = root / f"{TEMP_PREFIX}{digest}-{uuid.uuid4().hex[:8]}"
     try:
         disk = _unpack(zf, members, tmp, budget, quota)
-        with _LOCK:
+        with _locked(root):
             _place(tmp, dest, root, limits, disk)
             _cleanup(root, limits, time.time(), keep=dest)
     except OSError:
