@@ -10,8 +10,8 @@ import time
 import pytest
 
 from services.events import Started, Stopped, parse_line
-from services.jobs import JobError, JobRegistry
 from services.joblocks import lock_path
+from services.jobs import JobError, JobRegistry
 from services.jobstore import RESTARTED, is_our_worker, process_start
 from services.workspace import Actor, new_workspace_id
 from vae import settings

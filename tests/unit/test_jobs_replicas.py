@@ -3,8 +3,8 @@ resume a job another started, the queue and its limit are the folder's, and a re
 leaves its workers to the others."""
 import pytest
 
-from services.jobs import JobError
 from services.joblocks import lock_path
+from services.jobs import JobError
 from tests.unit.test_jobs_persist import A, B, record, registry, spec, wait_for
 
 
@@ -33,7 +33,9 @@ def test_a_job_started_on_one_replica_is_stopped_and_resumed_on_the_other(replic
     wait_for(lambda: one.status(job).state in ("done", "failed"), "replica one to see the resumed job end")
     st = one.status(job)
     assert st.state == "done", st.error
-    assert st.step > stopped_at and st.model_path and two.status(job).state == "done"
+    assert st.step > stopped_at and st.model_path
+    wait_for(lambda: record(tmp_path, job)["state"] == "done", "replica two to record the end of its worker")
+    wait_for(lambda: two.status(job).state == "done", "replica two's view")
 
 
 def test_the_queue_and_its_limit_belong_to_the_folder(replicas):
