@@ -4,6 +4,10 @@ Example: python -m vae.train --dataset mnist --arch mlp --latent-dim 2 --epochs 
 
 A checkpoint (with the resumable training state) is written atomically after every epoch,
 and on Ctrl-C after the current step; --resume continues it.
+
+Data-parallel on several GPUs (or CPU processes) of one machine, the same run at the same global
+--batch-size: torchrun --standalone --nproc_per_node 2 -m vae.train --dataset mnist ... (NCCL on
+CUDA, one GPU per process; gloo on the CPU). Only rank 0 writes the checkpoint, progress and logs.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .config import ConfigError, ModelConfig, TrainConfig
 from .data.base import DatasetUnavailable
 from .device import pick_device, set_threads
@@ -144,7 +148,7 @@ def _epoch_line(r: EpochReport) -> str:
 
 
 def _progress_bar(args: argparse.Namespace, prep: PreparedRun) -> tqdm | None:
-    if args.no_progress:
+    if args.no_progress or not distributed.is_main():
         return None
     tcfg = prep.spec.train
     return tqdm(total=tcfg.epochs * -(-len(prep.train) // tcfg.batch_size), unit="step",
@@ -166,8 +170,10 @@ def _fit(prep: PreparedRun, device: torch.device, bar: tqdm | None) -> tuple[Tra
                 bar.set_postfix_str(f"ep {r.epoch} loss {r.loss:.1f} rec {r.recon:.1f} kl {r.kl:.1f}")
 
     def on_epoch(r: EpochReport) -> None:
-        (bar.write if bar is not None else print)(_epoch_line(r))
-        checkpoint.save(out, trainer.model, spec.data.name, state=trainer.snapshot(), training=prep.summary(trainer))
+        if trainer.world.is_main:
+            (bar.write if bar is not None else print)(_epoch_line(r))
+            checkpoint.save(out, trainer.model, spec.data.name, state=trainer.snapshot(),
+                            training=prep.summary(trainer))
 
     trainer = Trainer(prep.model, prep.train, spec.train, test=prep.test, device=device, on_step=on_step,
                       on_epoch=on_epoch, stop_event=stop, state=prep.state)
@@ -181,27 +187,48 @@ def _fit(prep: PreparedRun, device: torch.device, bar: tqdm | None) -> tuple[Tra
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train the run the flags describe; under torchrun (WORLD_SIZE > 1) as one rank of a
+    data-parallel job, leaving the process group however it ends."""
     spec = spec_from_args(args)
-    device = pick_device(spec.device)
+    if not distributed.launched():
+        return _run(args, spec, pick_device(spec.device))
+    device = distributed.init(spec.device)
+    try:
+        return _run(args, spec, device)
+    finally:
+        distributed.shutdown()
+
+
+def _run(args: argparse.Namespace, spec: RunSpec, device: torch.device) -> int:
     set_threads(spec.threads)
-    prep = prepare_run(spec)
+    main = distributed.is_main()  # the other ranks skip the test set: rank 0 alone evaluates
+    prep = prepare_run(spec if main else dataclasses.replace(spec, data=dataclasses.replace(spec.data, test=False)))
     out, test = prep.out, prep.test
-    print(f"data: {prep.train.source}\nmodel: {prep.model.config.to_dict()} ({prep.model.num_parameters():,} "
-          f"parameters)\ndevice: {device}, {torch.get_num_threads()} threads; writing {out}")
+    say = print if main else (lambda *_args, **_kw: None)
+    say(f"data: {prep.train.source}\nmodel: {prep.model.config.to_dict()} ({prep.model.num_parameters():,} "
+        f"parameters)\ndevice: {device}, {torch.get_num_threads()} threads{_ranks_text()}; writing {out}")
     t0 = time.perf_counter()
     trainer, result = _fit(prep, device, _progress_bar(args, prep))
     summary = prep.summary(trainer)
     if result.stopped:
-        checkpoint.save(out, trainer.model, spec.data.name, training=summary, state=result.state)
-        print(f"stopped at epoch {trainer.state.epoch + 1}, step {trainer.state.epoch_step}; saved {out}. "
-              f"Continue with: python -m vae.train --resume {out}")
+        if main:
+            checkpoint.save(out, trainer.model, spec.data.name, training=summary, state=result.state)
+        say(f"stopped at epoch {trainer.state.epoch + 1}, step {trainer.state.epoch_step}; saved {out}. "
+            f"Continue with: python -m vae.train --resume {out}")
         return 130
+    if not main:
+        return 0
     metrics = evaluate(trainer.model, test, iwae_k=spec.final_iwae_k, device=device) if test is not None else None
     checkpoint.save(out, trainer.model, spec.data.name, training=summary, metrics=metrics, state=result.state)
     print(f"done: {trainer.state.epoch} epochs in {time.perf_counter() - t0:.1f} s; saved {out}")
     if metrics is not None:
         print(format_table(metrics, title=f"test set ({test.source})"))
     return 0
+
+
+def _ranks_text() -> str:
+    world = distributed.current()
+    return f" per process, {world.size} processes (DDP, {distributed.backend()})" if world.size > 1 else ""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,12 @@ Data is preloaded once as a float tensor on the device and batches are gathered 
 so an epoch never decodes images one by one. All randomness (shuffling, reparameterisation
 noise) comes from the trainer's own seeded ``torch.Generator``s, whose states are part of
 the resumable :class:`TrainState`.
+
+Inside an initialised process group of several ranks (``torchrun``, see :mod:`vae.distributed`)
+the trainer is data-parallel: ``batch_size`` stays the global batch, every rank draws the same
+permutation and the same noise for it and computes its contiguous share, DDP averages the
+gradients, and reported losses are all-reduced, so every rank's history equals one process's.
+The per-epoch test evaluation runs on rank 0 only (other ranks report ``test=None``).
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
+from . import distributed
 from .config import TrainConfig
 from .data.base import ImageData
 from .losses import elbo, kl_weight
@@ -38,7 +45,8 @@ class Trainer:
 
     ``on_step(StepReport)`` runs after every step, ``on_epoch(EpochReport)`` after every epoch
     (the place to save a checkpoint). Setting ``stop_event`` ends training after the current
-    step; the returned state resumes exactly where it stopped.
+    step; the returned state resumes exactly where it stopped. With several ranks, training stops
+    after the first step at which any rank's event was set, on every rank together.
     """
 
     def __init__(self, model: VAE, train: ImageData, config: TrainConfig, test: ImageData | None = None,
@@ -59,6 +67,9 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         self.shuffle_gen = torch.Generator().manual_seed(config.seed)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.world = distributed.current()
+        self._ddp = distributed.wrap(self.model, self.device) if self.world.size > 1 else None
+        self._stop_agreed = False  # several ranks: some rank's stop event was set (all-reduced each step)
         self.state = state or TrainState()
         if state is not None:
             self._restore(state)
@@ -90,7 +101,8 @@ class Trainer:
         st = self.state
         return {"config": self.config.to_dict(), "epochs_done": st.epoch, "global_step": st.global_step,
                 "data_dir": data_dir, "wall_seconds": round(st.wall_seconds, 2), "device": str(self.device),
-                "threads": torch.get_num_threads(), "train_data": train_source, "history": st.history}
+                "threads": torch.get_num_threads(), "processes": self.world.size, "train_data": train_source,
+                "history": st.history}
 
     def fit(self) -> TrainResult:
         """Train until ``config.epochs`` epochs are complete or the stop event is set."""
@@ -109,11 +121,11 @@ class Trainer:
         sums, t0, seen = st.epoch_sums, time.perf_counter(), 0
         try:
             while st.epoch_step < self.steps_per_epoch:
-                if self.stop_event.is_set():
+                if self._stop_requested():
                     return False
                 idx = st.perm[st.epoch_step * cfg.batch_size:(st.epoch_step + 1) * cfg.batch_size]
                 weight = kl_weight(cfg.beta, st.epoch + st.epoch_step / self.steps_per_epoch, cfg.kl_warmup_epochs)
-                recon, kl, loss = self._step(self.x[idx.to(self.device)], weight)
+                recon, kl, loss = self._step(idx, weight)
                 n = len(idx)
                 sums[0] += recon * n
                 sums[1] += kl * n
@@ -129,10 +141,17 @@ class Trainer:
         self._finish_epoch(sums, time.perf_counter() - t0, seen)
         return True
 
-    def _step(self, x: torch.Tensor, weight: float) -> tuple[float, float, float]:
-        parts = elbo(self.model, x, beta=weight, generator=self.noise_gen)
-        loss = parts.total.mean()
-        recon, kl, total = parts.recon.mean().item(), parts.kl.mean().item(), loss.item()
+    def _stop_requested(self) -> bool:
+        """One process: the stop event. Several: whether the last step's all-reduce saw any rank's
+        event set, so that all ranks stop after the same step (then cleared for a later ``fit``)."""
+        if self._ddp is None:
+            return self.stop_event.is_set()
+        agreed, self._stop_agreed = self._stop_agreed, False
+        return agreed
+
+    def _step(self, idx: torch.Tensor, weight: float) -> tuple[float, float, float]:
+        """One optimiser step on the global batch ``idx`` (B,) of image indices; returns batch means."""
+        loss, (recon, kl, total) = self._local_loss(idx, weight) if self._ddp is None else self._shard_loss(idx, weight)
         if not math.isfinite(total):
             raise TrainingDiverged(
                 f"the loss became {total} at epoch {self.state.epoch + 1}, step {self.state.epoch_step + 1} "
@@ -145,6 +164,28 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
         return recon, kl, total
+
+    def _local_loss(self, idx: torch.Tensor, weight: float) -> tuple[torch.Tensor, tuple[float, float, float]]:
+        """One process: the batch-mean loss of ``idx`` (B,) and its (recon, KL, total) means."""
+        parts = elbo(self.model, self.x[idx.to(self.device)], beta=weight, generator=self.noise_gen)
+        loss = parts.total.mean()
+        return loss, (parts.recon.mean().item(), parts.kl.mean().item(), loss.item())
+
+    def _shard_loss(self, idx: torch.Tensor, weight: float) -> tuple[torch.Tensor, tuple[float, float, float]]:
+        """Several ranks: this rank's share of the global batch ``idx`` (B,). The noise is drawn for
+        all B images (the same numbers one process draws) and sliced; the loss is this share's sum
+        times ``world size / B``, so DDP's gradient average is the gradient of the global batch
+        mean even when B does not split evenly. The means returned are all-reduced global means."""
+        n, part = len(idx), distributed.shard(len(idx), self.world.rank, self.world.size)
+        dtype = next(self.model.parameters()).dtype
+        eps = torch.randn((n, self.model.latent_dim), generator=self.noise_gen, device=self.device, dtype=dtype)
+        recon, kl = self._ddp(self.x[idx[part].to(self.device)], eps[part])
+        total = recon + weight * kl
+        stop = torch.tensor([float(self.stop_event.is_set())], dtype=torch.float64, device=self.device)
+        stats = torch.cat([torch.stack([recon.sum(), kl.sum(), total.sum()]).detach().double() / n, stop])
+        r, k, t, stops = distributed.all_sum(stats).tolist()  # one small all-reduce per step
+        self._stop_agreed = stops > 0
+        return total.sum() * (self.world.size / n), (r, k, t)
 
     def _step_report(self, recon: float, kl: float, loss: float, weight: float, rate: float) -> StepReport:
         st, spe = self.state, self.steps_per_epoch
@@ -159,7 +200,7 @@ class Trainer:
         n = max(sums[3], 1)
         train = {"recon": sums[0] / n, "kl": sums[1] / n, "neg_elbo": (sums[0] + sums[1]) / n, "loss": sums[2] / n}
         test = None
-        if self.test is not None and len(self.test):
+        if self.test is not None and len(self.test) and self.world.is_main:
             m = evaluate(self.model, self.test, batch_size=self.config.eval_batch_size, device=self.device)
             test = {k: m[k] for k in ("neg_elbo", "recon", "kl", "active_units", "kl_per_dim")}
             self.model.train()
