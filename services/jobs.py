@@ -1,16 +1,13 @@
 """The registry of background training jobs, shared by a class and by every replica of the app.
 
-The jobs folder is the truth: each job is a folder (services/jobstore.py) whose ``job.json`` any
-registry may change while it holds the folder's lock, so several app servers started on the same
-folders (``deploy/run_local.sh``) show the same jobs and any of them can stop or resume a job
-another started. A registry's memory is only a cache of that folder, re-read whenever it takes the
-lock and every ``poll_s`` by its monitor thread. Workers run through a backend (services/backends.py:
-child processes here, or a Ray cluster); at most ``max_running`` run at once over the whole folder,
-the rest wait in submission order. The server that started a worker watches it to its end; if that
-server is gone, any other does. Jobs belong to the workspace that started them: only it (or the
-teacher) can stop or resume them, and each request is checked against the server's limits
-(services/jobchecks.py) before any data is loaded. Finished jobs are reaped ``reap_after_s``
-seconds after they end. No Streamlit here.
+The jobs folder is the truth: any registry may change a job's ``job.json`` (services/jobstore.py)
+while it holds the folder's lock, so app servers on the same folders (``deploy/run_local.sh``) show
+the same jobs, and any of them stops or resumes a job another started. A registry's memory is a
+cache of the folder, re-read under the lock and every ``poll_s``. Workers run through a backend
+(services/backends.py: local processes or Ray); at most ``max_running`` run over the whole folder,
+the rest queue. The server that started a worker watches it to its end (any other, once it is
+gone). Only a job's workspace (or the teacher) stops or resumes it; requests are checked against
+the server's limits first (services/jobchecks.py). Final jobs are reaped after ``reap_after_s``.
 """
 from __future__ import annotations
 
@@ -25,7 +22,6 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from services import backends, jobstore
@@ -43,7 +39,7 @@ from services.jobchecks import (
     validate_name,
 )
 from services.joblocks import FolderLock, ServerMark, clear_stale_locks, release_lock, take_lock
-from services.jobstore import ACTIVE, FINAL, JOB_ID_RE, RESTARTED, JobStatus, handle_of, read_events, run_ended
+from services.jobstore import ACTIVE, FINAL, JOB_ID_RE, RESTARTED, Entry, JobStatus, handle_of, read_events, run_ended
 from services.workspace import LOCAL, Actor, models_dir_for
 from vae import settings
 from vae.config import ConfigError, TrainConfig
@@ -62,22 +58,6 @@ def close_all() -> None:
         registry.close()
 
 
-@dataclass
-class _Entry:
-    """One job as this registry last read it: its status, its ``job.json`` record, how far its
-    events were read and the record's stamp (a change means another replica wrote it)."""
-
-    job: JobStatus
-    record: dict
-    offset: int = 0
-    stamp: tuple[int, int] | None = None
-
-    @property
-    def state(self) -> str:
-        """The record's state: what every replica agrees on (the status may show a run's end sooner)."""
-        return self.record.get("state", "queued")
-
-
 class JobRegistry:
     """Start, stop, resume and watch training jobs; one instance per server process, any number of
     them per jobs folder. ``limits``, ``mode`` and ``backend`` default to the server's settings."""
@@ -93,7 +73,7 @@ class JobRegistry:
         self.max_running, self.reap_after_s, self.poll_s = max_running, reap_after_s, poll_s
         self.limits = limits if limits is not None else settings.limits()
         self.mode, self.grace_s = mode or settings.mode(), grace_s
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, Entry] = {}
         self._skipped: set[str] = set()
         self._others: dict[str, Backend] = {}  # backends of jobs another replica started elsewhere
         self._view = threading.RLock()  # this process's readers and writers of the cache
@@ -130,7 +110,7 @@ class JobRegistry:
             (job_dir / "spec.json").write_text(full.to_json(), encoding="utf-8")
             job = JobStatus(id=job_id, name=name, spec=full, owner=actor.workspace, job_dir=str(job_dir),
                             epochs=full.train.epochs)
-            entry = self._entries[job_id] = _Entry(job, {"worker": None})
+            entry = self._entries[job_id] = Entry(job, {"worker": None})
             self._save(entry)
             self._schedule()
         return job_id
@@ -250,7 +230,7 @@ class JobRegistry:
             raise JobError(f"You already have {active} job{'s' if active != 1 else ''} queued or running (at most "
                            f"{cap} here); stop one or wait for it to finish.")
 
-    def _owned(self, job_id: str, actor: Actor, verb: str) -> _Entry:
+    def _owned(self, job_id: str, actor: Actor, verb: str) -> Entry:
         entry = self._get(job_id)
         if not isinstance(actor, Actor) or not actor.owns(entry.job.owner):
             raise JobAccessError(f"Only the student who started this job (or the teacher) can {verb} it.")
@@ -296,20 +276,20 @@ class JobRegistry:
                     print(f"services.jobs: skipped job folder {job_dir}: {exc}", file=sys.stderr)
                 continue
             self._skipped.discard(job_dir.name)
-            self._entries[job_dir.name] = _Entry(job, record, offset, now)
+            self._entries[job_dir.name] = Entry(job, record, offset, now)
         for job_id in set(self._entries) - seen:
             del self._entries[job_id]  # reaped by another replica
 
-    def _get(self, job_id: str) -> _Entry:
+    def _get(self, job_id: str) -> Entry:
         if not isinstance(job_id, str) or job_id not in self._entries:
             raise JobError(f"No job with id '{job_id}' (it may have been cleaned up).")
         return self._entries[job_id]
 
-    def _save(self, entry: _Entry) -> None:
+    def _save(self, entry: Entry) -> None:
         jobstore.save_record(entry.job, entry.record)
         entry.stamp = jobstore.stamp(Path(entry.job.job_dir))
 
-    def _ended(self, entry: _Entry) -> None:
+    def _ended(self, entry: Entry) -> None:
         """The job is final and has no worker: free its output name and record it."""
         release_lock(Path(entry.job.spec.out_dir), entry.job.id)
         if entry.record.get("worker"):
@@ -320,7 +300,7 @@ class JobRegistry:
     def _backend_of(self, handle: dict) -> Backend | None:
         return backends.backend_of(handle, self.backend, self._others)
 
-    def _watches(self, entry: _Entry) -> bool:
+    def _watches(self, entry: Entry) -> bool:
         """This registry watches a worker it started, or one whose server is gone."""
         server = entry.record.get("server")
         return server == self._mark.token or not ServerMark.is_open(self.root, server)
@@ -355,7 +335,7 @@ class JobRegistry:
             self._schedule()
             self._reap()
 
-    def _finish(self, entry: _Entry, code: int, backend: Backend | None) -> None:
+    def _finish(self, entry: Entry, code: int, backend: Backend | None) -> None:
         job = entry.job
         entry.offset = read_events(job, entry.offset)
         if not run_ended(job, entry.record):
@@ -368,7 +348,7 @@ class JobRegistry:
                 job.error = RESTARTED
         self._ended(entry)
 
-    def _settle(self, entry: _Entry, wait_s: float = 3.0) -> None:
+    def _settle(self, entry: Entry, wait_s: float = 3.0) -> None:
         """A run whose events say it ended while its worker is still exiting: wait for the exit
         (briefly) and record the end, so that it can be resumed at once."""
         handle = handle_of(entry.record)
@@ -394,7 +374,7 @@ class JobRegistry:
         for pos, entry in enumerate((e for e in queued if e.state == "queued"), start=1):
             entry.job.queue_position = pos
 
-    def _start(self, entry: _Entry) -> None:
+    def _start(self, entry: Entry) -> None:
         job, job_dir = entry.job, Path(entry.job.job_dir)
         events_from = jobstore.events_size(job_dir)  # before the worker can write its first event
         try:

@@ -83,6 +83,22 @@ class JobStatus:
         return {"stopping": "stopping…", "done": "finished"}.get(self.state, self.state)
 
 
+@dataclass
+class Entry:
+    """One job as a registry last read it: its status, its ``job.json`` record, how far its
+    events were read and the record's stamp (a change means another replica wrote it)."""
+
+    job: JobStatus
+    record: dict
+    offset: int = 0
+    stamp: tuple[int, int] | None = None
+
+    @property
+    def state(self) -> str:
+        """The record's state: what every replica agrees on (the status may show a run's end sooner)."""
+        return self.record.get("state", "queued")
+
+
 def apply_event(job: JobStatus, ev: Event) -> None:
     """Fold one worker event into the job's status."""
     if isinstance(ev, Started):
@@ -301,6 +317,6 @@ def stop_all(workers: list[Worker], grace_s: float) -> None:
                 w.proc.wait(timeout=5)
 
 
-__all__ = ["ACTIVE", "FINAL", "RESTARTED", "JobStatus", "Worker", "apply_event", "apply_record", "events_size",
+__all__ = ["ACTIVE", "FINAL", "RESTARTED", "Entry", "JobStatus", "Worker", "apply_event", "apply_record", "events_size",
            "handle_of", "is_our_worker", "job_folders", "load_job", "log_tail", "process_start", "read_events",
            "run_ended", "save_record", "stamp", "stop_all"]
