@@ -7,6 +7,7 @@
     python bench/load.py --scenario rounds --sessions 30   # memory: per idle session, growth over rounds
     python bench/load.py --scenario steady --sessions 30 --compare /tmp/base   # base checkout, then this one
     python bench/load.py --url http://127.0.0.1:8501 --pid 1234   # a running server (RSS of that pid)
+    python bench/load.py --scenario steady --sessions 30 --replicas 2   # through nginx, 2 replicas
 
 No browser for the students: each is a harness.loadclient.Student (a websocket session with a
 browser's message cache, fetching every image a run sends; a widget inside an ``@st.fragment``
@@ -42,12 +43,19 @@ COMMIT``) the same scenario, seeds and sessions run first against a server start
 checkout's, each server started and stopped here; both reports print, then their ratios. Only
 127.0.0.1/localhost targets. The exit status is 1 when a session dropped, a media fetch failed
 or an exception was shown.
+
+With ``--replicas N`` the scenario runs through nginx in front of N replicas of this checkout
+(deploy/run_local.sh, started here by harness/deploy.py): student i sends the sticky cookie of
+replica i mod N on its websocket and fetches, the warm-up visits every replica, server memory and
+CPU are summed over the replicas (the CPU line also shows nginx's, this bench's and the whole
+machine's: anything else running shows there).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import itertools
+import os
 import random
 import sys
 import tempfile
@@ -57,6 +65,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from harness import deploy, loadserver
 from harness.loadclient import APP_PAGES, Dropped, Student, check_local
 from harness.loadreport import Tally, compare, summary, targets
 from harness.loadserver import ROOT, RssPeak, describe, entry_script, imports_from, rss_kb, start_server, wait_quiet
@@ -69,8 +78,11 @@ def pause(rng: random.Random, think: float, deadline: float) -> None:
 
 
 def student(args: argparse.Namespace, i: int) -> Student:
+    """Student ``i``: its own seeded choices; behind a balancer, the sticky cookie of replica i mod N."""
     rng = random.Random(args.seed * 100_003 + i)
-    return Student(args.url, args.specs, rng, f"model={args.model}", args.timeout, cache=not args.no_cache)
+    cookie = deploy.spread(args.cookies, i)
+    return Student(args.url, args.specs, rng, f"model={args.model}", args.timeout, cache=not args.no_cache,
+                   headers=deploy.cookie_header(cookie) if cookie else None)
 
 
 def steady(args: argparse.Namespace, tally: Tally, i: int, deadline: float) -> None:
@@ -147,7 +159,7 @@ def crowd(args: argparse.Namespace, tally: Tally, who: Callable, seconds: float)
         tally.drop("hung")
 
 
-def _one_more(args: argparse.Namespace, pid: int | None) -> int | None:
+def _one_more(args: argparse.Namespace, pid: loadserver.Pids) -> int | None:
     """Wait ``--after-wait`` s, let one more short session come and go (storing it is when
     Streamlit drops the expired ones), then read the server's RSS."""
     time.sleep(args.after_wait)
@@ -159,7 +171,7 @@ def _one_more(args: argparse.Namespace, pid: int | None) -> int | None:
     return rss_kb(pid)
 
 
-def after_rss(args: argparse.Namespace, tally: Tally, pid: int | None) -> None:
+def after_rss(args: argparse.Namespace, tally: Tally, pid: loadserver.Pids) -> None:
     """RSS once every student left and ``--after-wait`` s passed, then after one more session."""
     if pid is not None:
         time.sleep(args.after_wait)
@@ -168,13 +180,15 @@ def after_rss(args: argparse.Namespace, tally: Tally, pid: int | None) -> None:
         tally.rss["after one more session"] = _one_more(args_now, pid)
 
 
-def warm_up(args: argparse.Namespace, tally: Tally, pid: int | None) -> None:
+def warm_up(args: argparse.Namespace, tally: Tally, pid: loadserver.Pids) -> None:
     """One untimed student visits every page (a teacher opening the app before class: the
-    server's lazy caches fill, as a server with a start-up warm-up fills them by itself)."""
+    server's lazy caches fill, as a server with a start-up warm-up fills them by itself); behind
+    a balancer, one per replica."""
     start, warm = time.monotonic(), Tally()
-    s = student(args, 10**6 + 1)
-    _tour(args, warm, s)
-    s.close()
+    for j in range(max(1, len(args.cookies))):
+        s = student(args, 10**6 + 1 + j)  # consecutive students: consecutive replicas
+        _tour(args, warm, s)
+        s.close()
     wait_quiet(pid, args.settle)
     tally.warmed = time.monotonic() - start
     for reason in warm.dropped:
@@ -190,14 +204,14 @@ def _tour(args: argparse.Namespace, tally: Tally, s: Student) -> None:
         tally.drop(exc.reason)
 
 
-def _settled_rss(args: argparse.Namespace, pid: int | None) -> int | None:
+def _settled_rss(args: argparse.Namespace, pid: loadserver.Pids) -> int | None:
     time.sleep(1.0)
     if args.settle > 0:
         wait_quiet(pid, min(30.0, args.settle))  # the last runs' work done
     return rss_kb(pid)
 
 
-def idle_memory(args: argparse.Namespace, tally: Tally, pid: int | None) -> None:
+def idle_memory(args: argparse.Namespace, tally: Tally, pid: loadserver.Pids) -> None:
     """Server RSS with one idle session and with ``--sessions`` idle sessions, each having visited
     every page of the mix, read once the server is quiet: ``tally.idle_rss``."""
     if pid is None:
@@ -214,7 +228,7 @@ def idle_memory(args: argparse.Namespace, tally: Tally, pid: int | None) -> None
             _close(s, tally)
 
 
-def rounds(args: argparse.Namespace, tally: Tally, pid: int | None) -> None:
+def rounds(args: argparse.Namespace, tally: Tally, pid: loadserver.Pids) -> None:
     """The rounds scenario: 3 rounds of students coming and going, then (on the server they
     warmed: caches filled, garbage of start-up collected) idle sessions' memory. A first round,
     not counted in the growth, warms the server (its start-up garbage goes in that round)."""
@@ -254,9 +268,11 @@ def _probe_done(args: argparse.Namespace, tally: Tally, probe: SliderProbe | Non
     tally.slider_note = "; ".join(n for n in notes if n)
 
 
-def run(args: argparse.Namespace, pid: int | None = None, tally: Tally | None = None) -> Tally:
-    """Run the scenario against ``args.url``; ``pid`` is the server's, for RSS (None: not read);
-    results go to ``tally`` (a new one by default), which is returned."""
+def run(args: argparse.Namespace, pid: loadserver.Pids = None, tally: Tally | None = None,
+        others: dict[str, loadserver.Pids] | None = None) -> Tally:
+    """Run the scenario against ``args.url``; ``pid`` is the server's (or the replicas'), for RSS and
+    CPU (None: not read); ``others`` more processes whose CPU to report (nginx); results go to
+    ``tally`` (a new one by default), which is returned."""
     tally, monitor = tally or Tally(), RssPeak(pid)
     if args.scenario != "burst" and args.settle > 0:  # burst: a freshly started server, on purpose
         tally.settled = wait_quiet(pid, args.settle)
@@ -265,6 +281,8 @@ def run(args: argparse.Namespace, pid: int | None = None, tally: Tally | None = 
     tally.rss["start"] = rss_kb(pid)
     probe = slider_probe(args)
     monitor.start()
+    cpu_used = loadserver.cpu_meter({"servers": pid, **(others or {}), "this bench": os.getpid(),
+                                     "whole machine": loadserver.machine_cpu_seconds})
     start = time.monotonic()
     if args.scenario == "steady":
         crowd(args, tally, steady, args.ramp + args.seconds)
@@ -273,6 +291,8 @@ def run(args: argparse.Namespace, pid: int | None = None, tally: Tally | None = 
     else:
         rounds(args, tally, pid)
     tally.elapsed = time.monotonic() - start
+    if pid is not None:
+        tally.cpu = cpu_used()
     _probe_done(args, tally, probe)
     monitor.done.set()
     tally.rss["peak"], tally.rss["VmHWM"] = monitor.peak, rss_kb(pid, "VmHWM")
@@ -287,6 +307,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--url", help="a running app (http://127.0.0.1:PORT); default: start one here")
     p.add_argument("--pid", type=int, help="with --url: the server's pid, to read its RSS")
     p.add_argument("--compare", metavar="DIR", help="a checkout of another version: measure it first, then this one")
+    p.add_argument("--replicas", type=int, help="through nginx: deploy/run_local.sh with this many replicas "
+                   f"(1-{deploy.MAX_REPLICAS}), started here")
     p.add_argument("--sessions", type=int, default=10)
     p.add_argument("--seconds", type=float, default=30.0, help="steady: how long; burst/rounds: time limit")
     p.add_argument("--ramp", type=float, default=2.0, help="students arrive within this many seconds")
@@ -308,6 +330,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--after-wait", type=float, help="wait after all left, before reading RSS (default ttl + 5)")
     args = p.parse_args(argv)
     args.pages, args.specs = args.pages.split(","), APP_PAGES  # specs: name -> PageSpec (tests use their own)
+    args.cookies = []  # sticky cookies, one per replica, once a balancer runs (--replicas)
     unknown = set(args.pages) - set(APP_PAGES)
     if unknown or args.sessions < 1 or args.think < 0:
         p.error(f"unknown pages {sorted(unknown)}" if unknown else "--sessions >= 1 and --think >= 0, please")
@@ -319,6 +342,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if args.compare and (args.url or not (Path(args.compare) / entry_script(Path(args.compare))).is_file()):
         p.error("--compare starts both servers itself (no --url)" if args.url
                 else f"--compare {args.compare}: no serve.py or app.py there")
+    if args.replicas is not None and (args.url or args.compare or not 1 <= args.replicas <= deploy.MAX_REPLICAS):
+        p.error(f"--replicas takes 1 to {deploy.MAX_REPLICAS} and starts its own servers (no --url, no --compare)")
     if args.ttl is None:
         args.ttl = 10 if args.scenario == "rounds" else 120
     if args.after_wait is None:
@@ -326,12 +351,30 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def measure_deployed(args: argparse.Namespace) -> Tally:
+    """Start deploy/run_local.sh with ``--replicas`` replicas of this checkout, run the scenario
+    through its nginx (each student with the sticky cookie of its replica), stop it."""
+    with tempfile.TemporaryDirectory() as tmp, \
+            loadserver.deployed(args.replicas, _server_env(args, tmp), args.sessions) as (d, cookies, where):
+        tally = run(argparse.Namespace(**{**vars(args), "url": d.url, "cookies": cookies}), d.pids,
+                    others={"nginx": loadserver.with_children(d.announced.nginx_pid)})
+    tally.server, tally.tracebacks = where, d.tracebacks
+    if tally.tracebacks:
+        print(f"run_local.sh log: {tally.tracebacks} tracebacks; last lines:", *list(d.log)[-20:], sep="\n  ")
+    return tally
+
+
+def _server_env(args: argparse.Namespace, tmp: str) -> dict[str, str]:
+    """A server's private data folders under ``tmp`` and the bench's session TTL."""
+    return {"VAE_USER_MODELS": f"{tmp}/models", "VAE_JOBS_DIR": f"{tmp}/jobs",
+            "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(args.ttl)}
+
+
 def measure(args: argparse.Namespace, root: Path) -> Tally:
     """Start the checkout ``root``'s server, run the scenario against it, stop it."""
     where = f"{root} ({entry_script(root)}, {describe(root)}; vae from {imports_from(root)})"
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(root, {"VAE_USER_MODELS": f"{tmp}/models", "VAE_JOBS_DIR": f"{tmp}/jobs",
-                                     "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": str(args.ttl)})
+        server = start_server(root, _server_env(args, tmp))
         try:
             tally = run(argparse.Namespace(**{**vars(args), "url": server.url}), server.pid)
         finally:
@@ -356,6 +399,10 @@ def main(argv: list[str] | None = None) -> tuple[int, Tally]:
     if args.url:
         tally = run(args, args.pid)
         tally.server = args.url
+        report(args, tally)
+        return int(failed(tally)), tally
+    if args.replicas is not None:
+        tally = measure_deployed(args)
         report(args, tally)
         return int(failed(tally)), tally
     base = measure(args, Path(args.compare).resolve()) if args.compare else None

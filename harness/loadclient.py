@@ -12,6 +12,10 @@ action returns a :class:`Sample`: time from sending the request to ``script_fini
 media fetches, websocket, media and asset bytes, failed fetches, exception elements (those the
 run sent), cache references, and whether it ran one fragment.
 
+Behind a load balancer (deploy/run_local.sh) a student sends its ``headers`` (the balancer's sticky
+cookie) on the websocket handshake and on every media and asset fetch, as a browser sends its
+cookies, so all of its requests reach the replica that holds its session.
+
 Only 127.0.0.1/localhost servers are driven (:func:`check_local`). Used by bench/load.py.
 """
 from __future__ import annotations
@@ -54,6 +58,9 @@ APP_PAGES = {
     "generate": PageSpec("generate", "generate_seed", 0, 10_000),
     "reconstruct": PageSpec("reconstruct", "recon_index", 0, 200, {"recon_source": "Try a test image"}),
 }
+
+
+Fetch = Callable[[str, str, float, dict[str, str] | None], int]  # (base URL, path, timeout, headers) -> bytes
 
 
 class Dropped(Exception):
@@ -107,21 +114,25 @@ def asset_urls(run: Run) -> set[str]:
     return {m.decode() for c in run.new_of_type("bidi_component") for m in ASSET_URL.findall(c.SerializeToString())}
 
 
-def fetch_media(base_url: str, path: str, timeout: float) -> int:
-    """GET ``path`` from the app's server; the body's size. Raises OSError (HTTP errors included)."""
-    with urllib.request.urlopen(check_local(base_url) + path, timeout=timeout) as r:
+def fetch_media(base_url: str, path: str, timeout: float, headers: dict[str, str] | None = None) -> int:
+    """GET ``path`` from the app's server (with ``headers``); the body's size. Raises OSError (HTTP
+    errors included)."""
+    request = urllib.request.Request(check_local(base_url) + path, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout) as r:
         return len(r.read())
 
 
 class Student:
     """One simulated browser tab: a session on ``base_url`` (query string ``query``), acting on
     ``pages`` (name -> :class:`PageSpec`), with a seeded ``rng`` for the values it picks.
-    ``fetch`` gets a media file (``fetch(base_url, path, timeout) -> bytes read``)."""
+    ``fetch`` gets a media file (``fetch(base_url, path, timeout, headers) -> bytes read``);
+    ``headers`` go with every request (the websocket's handshake and each fetch)."""
 
     def __init__(self, base_url: str, pages: dict[str, PageSpec], rng: random.Random, query: str = "",
-                 timeout: float = 30.0, cache: bool = True, fetch: Callable[[str, str, float], int] = fetch_media):
+                 timeout: float = 30.0, cache: bool = True, fetch: Fetch = fetch_media,
+                 headers: dict[str, str] | None = None):
         self.base_url, self.pages, self.rng, self.query = check_local(base_url), pages, rng, query
-        self.timeout, self.fetch = timeout, fetch
+        self.timeout, self.fetch, self.headers = timeout, fetch, dict(headers or {})
         self.cache = MessageCache() if cache else None
         self.session: Session | None = None
         self.page = ""
@@ -139,7 +150,7 @@ class Student:
         sample = Sample(page, "visit", self._next())
         start = time.monotonic()
         if self.session is None:
-            self.session = Session(self.base_url, spec.path, self.query, self.timeout, self.cache)
+            self.session = Session(self.base_url, spec.path, self.query, self.timeout, self.cache, self.headers)
             try:
                 run = self._guard(self.session.open)
             except Dropped as exc:
@@ -186,7 +197,7 @@ class Student:
         """Fetch every URL, counting files, bytes and failures in ``sample`` (as media, or ``asset``)."""
         for url in urls:
             try:
-                size = self.fetch(self.base_url, url, self.timeout)
+                size = self.fetch(self.base_url, url, self.timeout, self.headers)
             except (OSError, http.client.HTTPException):  # urllib's HTTPError, URLError, timeouts
                 sample.media_failed += 1
                 size = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import collections
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Tally:
     all_pages: list[float] = field(default_factory=list)  # burst: arrival to every page shown
     rss_rounds: list[int | None] = field(default_factory=list)
     rss: dict[str, int | None] = field(default_factory=dict)
+    cpu: dict[str, float | None] = field(default_factory=dict)  # CPU seconds used during the load, by whom
     idle_rss: tuple[int | None, int | None, int] | None = None  # (kB with 1 idle session, with n, n)
     slider: list[float] = field(default_factory=list)  # ms, Decode slider round trips under load
     slider_note: str = ""  # why there are none, or how many finished after the load
@@ -157,6 +159,9 @@ def _memory_lines(tally: Tally) -> list[str]:
         lines.append("server RSS after each round (sessions gone): " + ", ".join(_mb(kb) for kb in tally.rss_rounds)
                      + ("" if growth is None else f"; growth last - first round {growth:+.1f} MB"))
     lines.append("server RSS: " + ", ".join(f"{k} {_mb(v)}" for k, v in tally.rss.items()))
+    if tally.cpu:
+        lines.append(f"CPU during the load ({os.cpu_count()} cores here), in cores: " + ", ".join(
+            f"{k} {'n/a' if v is None else f'{v / max(tally.elapsed, 1e-9):.2f}'}" for k, v in tally.cpu.items()))
     return lines
 
 

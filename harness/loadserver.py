@@ -6,11 +6,14 @@ if it has one, else ``app.py``) with that folder as the working directory and fi
 its ``.streamlit/config.toml``), not the editable install's: :func:`imports_from` says where
 ``vae`` comes from under the same settings. The server's output is drained in a thread (a
 full pipe would stall it) and its tracebacks counted. :func:`rss_kb` and :class:`RssPeak` read
-the server's memory from ``/proc``.
+the server's memory from ``/proc``, :func:`cpu_seconds` its CPU time; each takes one pid or
+several (the replicas behind a load balancer, harness/deploy.py), summed.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import os
 import socket
 import subprocess
@@ -18,12 +21,15 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness import deploy
 from harness.browser import stop_app
 
 ROOT = Path(__file__).resolve().parents[1]
+Pids = int | Sequence[int] | None  # one server, several (summed), or none (nothing read)
 
 
 @dataclass
@@ -110,10 +116,18 @@ def start_server(root: Path = ROOT, env_extra: dict[str, str] | None = None, tim
     raise RuntimeError(f"streamlit ({root}/{script}) did not become healthy in {timeout:.0f} s")
 
 
-def rss_kb(pid: int | None, key: str = "VmRSS") -> int | None:
-    """A memory figure (kB) of process ``pid`` from /proc/PID/status; None if unknown."""
-    if pid is None:
-        return None
+def _pid_list(pid: Pids) -> list[int]:
+    return [] if pid is None else [pid] if isinstance(pid, int) else list(pid)
+
+
+def rss_kb(pid: Pids, key: str = "VmRSS") -> int | None:
+    """A memory figure (kB) from /proc/PID/status of process ``pid``, summed over several pids;
+    None if there is none or one is unknown."""
+    values = [_status_kb(p, key) for p in _pid_list(pid)]
+    return sum(values) if values and None not in values else None
+
+
+def _status_kb(pid: int, key: str) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(key + ":"):
@@ -123,8 +137,14 @@ def rss_kb(pid: int | None, key: str = "VmRSS") -> int | None:
     return None
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system, all threads) process ``pid`` has used so far; None if unknown."""
+def cpu_seconds(pid: Pids) -> float | None:
+    """CPU time (user + system, all threads) process ``pid`` has used so far, summed over several
+    pids; None if there is none or one is unknown."""
+    values = [_stat_cpu(p) for p in _pid_list(pid)]
+    return sum(values) if values and None not in values else None
+
+
+def _stat_cpu(pid: int) -> float | None:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -132,12 +152,45 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_quiet(pid: int | None, limit: float = 120.0, busy: float = 0.05) -> float | None:
-    """Wait until the server used under ``busy`` of a core over one second (its start-up work,
-    e.g. a background warm-up, done), at most ``limit`` s; the seconds waited, None if it never
-    went quiet (or there is no pid to watch)."""
+def with_children(pid: int | None) -> list[int]:
+    """``pid`` and its children (nginx's master and its workers), from /proc; [] for None."""
     if pid is None:
+        return []
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    return [pid, *map(int, kids)]
+
+
+def machine_cpu_seconds() -> float | None:
+    """CPU time the whole machine has been busy (all cores; not idle, not waiting), from /proc/stat."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
         return None
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # user..steal, less idle, iowait
+
+
+def cpu_meter(named: dict[str, Pids | Callable[[], float | None]]) -> Callable[[], dict[str, float | None]]:
+    """Start counting the CPU seconds of each named group of processes (or of a reader such as
+    :func:`machine_cpu_seconds`); call the result to read how many each used since (None: unknown)."""
+    readers = {k: v if callable(v) else functools.partial(cpu_seconds, v) for k, v in named.items()}
+    before = {k: read() for k, read in readers.items()}
+
+    def used() -> dict[str, float | None]:
+        now = {k: read() for k, read in readers.items()}
+        return {k: None if before[k] is None or now[k] is None else now[k] - before[k] for k in named}
+    return used
+
+
+def wait_quiet(pid: Pids, limit: float = 120.0, busy: float = 0.05) -> float | None:
+    """Wait until the server used under ``busy`` of a core over one second (its start-up work,
+    e.g. a background warm-up, done; several servers: under ``busy`` each, on average), at most
+    ``limit`` s; the seconds waited, None if it never went quiet (or there is no pid to watch)."""
+    if not _pid_list(pid):
+        return None
+    busy *= len(_pid_list(pid))
     start = time.monotonic()
     before = cpu_seconds(pid)
     while before is not None and time.monotonic() - start < limit:
@@ -150,9 +203,10 @@ def wait_quiet(pid: int | None, limit: float = 120.0, busy: float = 0.05) -> flo
 
 
 class RssPeak(threading.Thread):
-    """Samples the server's VmRSS every ``every`` s until stopped; ``peak`` is the largest seen."""
+    """Samples the server's VmRSS (summed over several) every ``every`` s until stopped; ``peak``
+    is the largest seen."""
 
-    def __init__(self, pid: int | None, every: float = 0.25) -> None:
+    def __init__(self, pid: Pids, every: float = 0.25) -> None:
         super().__init__(daemon=True)
         self.pid, self.every, self.peak = pid, every, rss_kb(pid)
         self.done = threading.Event()
@@ -162,3 +216,21 @@ class RssPeak(threading.Thread):
             now = rss_kb(self.pid)
             if now is not None:
                 self.peak = max(self.peak or 0, now)
+
+
+@contextlib.contextmanager
+def deployed(replicas: int, env_extra: dict[str, str], sessions: int
+             ) -> Iterator[tuple[deploy.Deployment, list[str], str]]:
+    """deploy/run_local.sh with ``replicas`` replicas of this checkout (harness/deploy.py), stopped on
+    exit: yields the deployment, one sticky cookie per replica (student i gets cookie i mod N) and
+    a description naming how many of ``sessions`` students each replica serves."""
+    d = deploy.start(replicas, env_extra)
+    try:
+        cookies = deploy.sticky_cookies(d.url, len(d.replicas))
+        where = [deploy.replica_of(d.url, c) for c in cookies]
+        per = collections.Counter(where[i % len(where)] for i in range(sessions))
+        yield d, cookies, (f"nginx at {d.url} (deploy/run_local.sh) in front of {len(d.replicas)} replicas of "
+                           f"{ROOT} (serve.py, {describe(ROOT)}); students per replica: "
+                           + ", ".join(f"{r} {n}" for r, n in sorted(per.items())))
+    finally:
+        d.stop()

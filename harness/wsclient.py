@@ -266,10 +266,11 @@ class Session:
 
     ``base_url`` is the app's http URL (``http://127.0.0.1:8501``); ``page`` the URL path of a page
     (``"morph"``, empty for the default one); ``query`` the query string without ``?``;
-    ``cache`` a :class:`MessageCache` to behave as a browser with its message cache."""
+    ``cache`` a :class:`MessageCache` to behave as a browser with its message cache; ``headers``
+    extra handshake headers (a browser's ``Cookie``, e.g. a load balancer's sticky cookie)."""
 
     def __init__(self, base_url: str, page: str = "", query: str = "", timeout: float = 90.0,
-                 cache: MessageCache | None = None) -> None:
+                 cache: MessageCache | None = None, headers: dict[str, str] | None = None) -> None:
         self.url = base_url.replace("http://", "ws://", 1).replace("https://", "wss://", 1).rstrip("/") + STREAM_PATH
         self.page, self.query, self.timeout = page, query, timeout
         self.page_script_hash = ""
@@ -277,6 +278,7 @@ class Session:
         self.states: dict[str, WidgetState] = {}
         self.last: Run | None = None
         self.cache = cache
+        self.headers = dict(headers or {})
         self._ws: ClientConnection | None = None
         self._stack = ExitStack()
 
@@ -289,7 +291,8 @@ class Session:
     def open(self) -> Run:
         """Connect and run the page, as a browser does on load."""
         self._ws = self._stack.enter_context(
-            connect(self.url, subprotocols=[SUBPROTOCOL], max_size=None, open_timeout=self.timeout))
+            connect(self.url, subprotocols=[SUBPROTOCOL], max_size=None, open_timeout=self.timeout,
+                    additional_headers=self.headers or None))
         return self._request(page_name=self.page)
 
     def rerun(self, states: Iterable[WidgetState] = (), fragment_id: str = "") -> Run:
