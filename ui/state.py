@@ -13,7 +13,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from services import validate
+from services import backends, validate
 from services.backends import BackendError
 from services.catalog import DEFAULT_MODEL, ModelEntry, list_models, model_roots
 from services.jobs import JobRegistry
@@ -232,13 +232,17 @@ def generator(seed: int) -> torch.Generator:
 
 
 @st.cache_resource(show_spinner=False)
-def _registry(jobs_root: str, models_root: str, max_running: int) -> JobRegistry:
-    return JobRegistry(Path(jobs_root), Path(models_root), max_running=max_running, reap_after_s=REAP_AFTER_S)
+def _registry(jobs_root: str, models_root: str, max_running: int, backend: str, ray_address: str) -> JobRegistry:
+    chosen = backends.RayBackend(ray_address) if backend == "ray" else backends.LocalBackend()
+    return JobRegistry(Path(jobs_root), Path(models_root), max_running=max_running, reap_after_s=REAP_AFTER_S,
+                       backend=chosen)
 
 
 def job_registry() -> JobRegistry:
-    """The process-wide job registry (one per server, shared by every session)."""
-    return _registry(str(settings.jobs_dir()), str(settings.user_models_dir()), settings.max_jobs())
+    """The process-wide job registry (one per server, shared by every session; any number of
+    replicas share its jobs folder)."""
+    return _registry(str(settings.jobs_dir()), str(settings.user_models_dir()), settings.max_jobs(),
+                     settings.jobs_backend(), settings.ray_address())
 
 
 def job_registry_or_stop() -> JobRegistry:

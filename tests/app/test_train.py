@@ -75,3 +75,18 @@ def test_a_misconfigured_jobs_backend_says_why_instead_of_failing(monkeypatch):
     assert not at.exception
     assert any("Training is unavailable on this server" in e.value and "slurm" in e.value
                for e in at.error), [e.value for e in at.error]
+
+
+def test_with_the_ray_backend_the_train_page_is_the_same(monkeypatch):
+    """The page does not know where jobs run: chosen by settings, the Ray backend (optional) gives
+    the same form; a cluster that cannot be reached fails the job, not the page (unit tests)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        import pytest
+        pytest.skip("ray is not installed (optional: pip install -r requirements-ray.txt)")
+    monkeypatch.setenv("VAE_JOBS_BACKEND", "ray")
+    monkeypatch.setenv("VAE_RAY_ADDRESS", "http://127.0.0.1:9")
+    at = _train_page()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="train_dataset").value == "mnist"

@@ -65,3 +65,15 @@ def test_jobs_run_stop_and_resume_on_a_ray_cluster(head, tmp_path):
         assert starts[-1].resumed_step == stopped[0].step > 0  # from the checkpoint on shared storage
     finally:
         reg.close()
+
+
+def test_an_unreachable_cluster_fails_the_job_with_a_reason(tmp_path):
+    reg = registry(tmp_path, backend=RayBackend("http://127.0.0.1:9"))  # nothing listens there
+    try:
+        job = reg.submit("nowhere", spec(), A)
+        st = reg.status(job)
+        assert st.state == "failed" and "cannot be reached" in st.error and "ray start --head" in st.error
+        assert record(tmp_path, job)["state"] == "failed"
+        assert reg.list(A)[0].id == job  # the registry goes on
+    finally:
+        reg.close()
