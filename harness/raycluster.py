@@ -12,7 +12,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,11 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness.deploy import free_port
 
 
 @dataclass
@@ -93,4 +88,4 @@ def start_head(num_cpus: int = 1, timeout_s: float = 120.0) -> RayHead:
     raise RuntimeError(f"the Ray dashboard did not answer within {timeout_s:.0f} s")
 
 
-__all__ = ["RayHead", "free_port", "start_head"]
+__all__ = ["RayHead", "start_head"]
