@@ -59,11 +59,13 @@ class ServerMark:
 
 
 class FolderLock:
-    """The jobs folder's lock (``.registry.lock``): every change to a job's record is made by one
-    registry at a time, across threads and processes (re-entrant within a thread)."""
+    """A shared folder's lock, the file ``path`` locked with ``flock``: changes to the folder are
+    made one at a time across threads and processes (re-entrant within a thread). The jobs folder's
+    is ``.registry.lock`` inside it (one registry changes job records at a time); the uploads
+    folder's sits beside it (services/uploads.py)."""
 
-    def __init__(self, root: Path) -> None:
-        self._fd = os.open(Path(root) / ".registry.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
         self._lock = threading.RLock()
         self._depth = 0
 

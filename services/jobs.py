@@ -77,7 +77,7 @@ class JobRegistry:
         self._skipped: set[str] = set()
         self._others: dict[str, Backend] = {}  # backends of jobs another replica started elsewhere
         self._view = threading.RLock()  # this process's readers and writers of the cache
-        self._folder = FolderLock(self.root)
+        self._folder = FolderLock(self.root / ".registry.lock")
         self._mark = ServerMark(self.root)
         self._closed = threading.Event()
         with self._changing():

@@ -14,7 +14,6 @@ meant for the user and never holds a server path.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import json
@@ -26,10 +25,10 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.joblocks import FolderLock
 from vae import settings
 from vae.data.base import DatasetUnavailable
 from vae.data.folder import IMAGE_SUFFIXES
@@ -53,8 +52,8 @@ NOT_A_ZIP = "the uploaded file is not a valid zip archive"
 STORE_FAILED = "the server could not store the uploaded zip (its disk may be full); please try again later"
 SUFFIXES = ", ".join(sorted(IMAGE_SUFFIXES))
 
-_LOCK = threading.RLock()  # one process's extractions, reuses and evictions happen one at a time
-_HELD = threading.local()  # this thread's depth inside _locked (it nests: cleanup inside an extraction)
+_LOCK = threading.Lock()  # guards _LOCKS
+_LOCKS: dict[Path, FolderLock] = {}  # uploads root -> its lock
 
 
 class UploadError(DatasetUnavailable):
@@ -77,24 +76,14 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:.0f} MB"
 
 
-@contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
+def _locked(root: Path) -> FolderLock:
     """Extractions, reuses and evictions one at a time, in this process and in every replica that
-    shares the uploads folder (an ``flock`` on ``.ROOTNAME.lock`` beside it)."""
+    shares the uploads folder (an ``flock`` on ``.ROOTNAME.lock`` beside it; re-entrant)."""
     with _LOCK:
-        depth = getattr(_HELD, "depth", 0)
-        fd = None
-        if depth == 0:
+        if root not in _LOCKS:
             root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(root.parent / f".{root.name}.lock", os.O_CREAT | os.O_RDWR, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        _HELD.depth = depth + 1
-        try:
-            yield
-        finally:
-            _HELD.depth = depth
-            if fd is not None:
-                os.close(fd)  # releases the flock
+            _LOCKS[root] = FolderLock(root.parent / f".{root.name}.lock")
+        return _LOCKS[root]
 
 
 # ---------------------------------------------------------------- reading the zip
