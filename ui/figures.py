@@ -19,6 +19,14 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
            "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
+def png_config(name: str, scale: int = 2) -> dict:
+    """``config`` for ``st.plotly_chart``: the chart's camera button saves it as ``NAME.png``
+    (drawn by Plotly in the browser at ``scale`` x its size; no server work)."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in name)[:80] or "figure"
+    return {"displaylogo": False,
+            "toImageButtonOptions": {"format": "png", "filename": safe, "scale": scale}}
+
+
 def to_uint8(img: torch.Tensor) -> np.ndarray:
     """(C, H, W) float in [0, 1] -> (H, W) or (H, W, 3) uint8."""
     arr = (img.detach().clamp(0, 1) * 255.0).round().to(torch.uint8).cpu()
