@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shlex
 import sys
 import time
@@ -30,6 +31,10 @@ TOLERANCE = 0.5  # nats
 KEYS = ("neg_elbo", "recon", "kl", "iwae_nll")
 DESCRIPTIONS = {
     "mnist-2d": "MNIST digits in a 2-D latent space: the model for the latent map and the manifold grid.",
+    "mnist-cond-2d": "MNIST digits with a class-conditional VAE (Sohn et al. 2015) and a 2-D latent space: you "
+                     "choose the digit, and the two latent dimensions hold the style given the digit (here "
+                     "mostly slant along z0, width and stroke thickness along z1), so one z draws the ten "
+                     "digits in the same style.",
     "mnist-20d": "MNIST digits with 20 latent dimensions: the higher-capacity model for sliders and reconstruction.",
     "fashion-2d": "Fashion-MNIST clothing in a 2-D latent space: latent map and manifold grid.",
     "fashion-16d": "Fashion-MNIST clothing with 16 latent dimensions: sliders and reconstruction.",
@@ -55,10 +60,15 @@ def recompute(path: Path, data_dir: str, iwae_k: int) -> tuple[dict, dict]:
     return ckpt.card, metrics
 
 
+def base_arch(cfg: dict) -> str:
+    """``mlp`` or ``conv``: the network shape, without the class conditioning of ``cmlp``/``cconv``."""
+    return cfg["arch"][1:] if cfg.get("num_classes") else cfg["arch"]
+
+
 def row(name: str, card: dict, m: dict) -> str:
     t = card.get("training", {})
     cfg = card["model"]
-    arch = f"{cfg['arch']} " + (",".join(map(str, cfg["hidden"])) if cfg["arch"] == "mlp" else
+    arch = f"{cfg['arch']} " + (",".join(map(str, cfg["hidden"])) if base_arch(cfg) == "mlp" else
                                 ",".join(map(str, cfg["conv_channels"])) + f"/{cfg['conv_fc']}")
     trained = f"{t.get('wall_seconds', 0) / 60:.1f} min {t.get('device', '?')}"
     return (f"| {name} | {card['dataset']} | {arch} | {cfg['latent_dim']} | {t.get('config', {}).get('beta', 1):g} | "
@@ -124,10 +134,26 @@ def recipe(card: dict, name: str) -> str:
 
 
 def arch_text(cfg: dict) -> str:
-    if cfg["arch"] == "mlp":
-        return f"MLP, hidden layers {cfg['hidden']} (decoder mirrored)"
-    return (f"conv, stride-2 kernel-4 layers with {cfg['conv_channels']} channels, fc {cfg['conv_fc']} "
-            "(decoder mirrored)")
+    if base_arch(cfg) == "mlp":
+        text = f"MLP, hidden layers {cfg['hidden']} (decoder mirrored)"
+    else:
+        text = (f"conv, stride-2 kernel-4 layers with {cfg['conv_channels']} channels, fc {cfg['conv_fc']} "
+                "(decoder mirrored)")
+    if cfg.get("num_classes"):
+        text = (f"class-conditional {text}, conditioned on {cfg['num_classes']} classes: the one-hot class "
+                f"joins the encoder's input and z at the decoder's input")
+    return text
+
+
+def conditional_lines(card: dict) -> list[str]:
+    """What a conditional model's numbers mean (they are not those of log p(x))."""
+    k = card["model"].get("num_classes", 0)
+    if not k:
+        return []
+    return ["", f"The numbers are conditional on each test image's true class y: −ELBO and IWAE bound −log p(x|y) "
+            f"(Sohn et al. 2015). With a uniform class prior p(y) = 1/{k}, p(x) ≥ p(x|y) p(y), so adding "
+            f"log {k} = {math.log(k):.2f} nats to the IWAE number gives an upper bound on −log p(x) of this model "
+            "with that prior, comparable with the unconditional models' IWAE numbers."]
 
 
 def write_card(path: Path, card: dict, m: dict) -> None:
@@ -144,18 +170,27 @@ def write_card(path: Path, card: dict, m: dict) -> None:
             f"- trained in {t.get('wall_seconds', 0) / 60:.1f} min on {t.get('device')} ({t.get('threads')} "
             f"thread(s) of a 2-core machine that was also running other work, so the wall time is an upper bound)",
             "", f"Test set ({m['n']} images, {m['test_data']}), nats per image:", "", HEADER, row(path.name, card, m),
-            *factor_lines(m), "", "Retrain (from the project root; then `python bench/quality.py --data-dir "
+            *conditional_lines(card), *factor_lines(m), "",
+            "Retrain (from the project root; then `python bench/quality.py --data-dir "
             "../shared/data --write` recomputes this card):", "", f"    {cmd}", "",
             f"Data licence: {LICENCES.get(card['dataset'], '')}", ""]
     (path / "README.md").write_text("\n".join(text))
 
 
 def write_index(rows: list[str], commands: list[str]) -> None:
+    """Put ``rows`` and ``commands`` into models/README.md's table region, keeping the rows and
+    commands of models not recomputed in this run (``--models``), in name order."""
     index = SHIPPED_DIR / "README.md"
     text = index.read_text() if index.exists() else f"# Shipped models\n\n{TABLE_START}\n{TABLE_END}\n"
     head, rest = text.split(TABLE_START)
-    _, tail = rest.split(TABLE_END)
-    body = "\n".join([HEADER, *rows, "", "Retrain (from the project root):", "", *[f"    {c}" for c in commands]])
+    old, tail = rest.split(TABLE_END)
+    by_name = {r.split("|")[1].strip(): r for r in old.splitlines() if r.startswith("| ") and "---" not in r
+               and not r.startswith("| model |")}
+    by_name.update({r.split("|")[1].strip(): r for r in rows})
+    cmds = {c.rsplit(" ", 1)[-1]: c for c in
+            [line.strip() for line in old.splitlines() if line.startswith("    python -m vae.train")] + commands}
+    body = "\n".join([HEADER, *[by_name[n] for n in sorted(by_name)], "", "Retrain (from the project root):", "",
+                      *[f"    {cmds[k]}" for k in sorted(cmds)]])
     index.write_text(f"{head}{TABLE_START}\n{body}\n{TABLE_END}{tail}")
 
 

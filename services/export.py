@@ -3,7 +3,7 @@
 The export is a small JSON-able layer spec plus one little-endian buffer holding every weight
 and bias, in the order the spec names them (``[offset, count]`` in values, not bytes):
 
-    {"format": "vae-latent-lab/decoder", "version": 2, "latent_dim": D,
+    {"format": "vae-latent-lab/decoder", "version": 3, "latent_dim": D, "classes": K,
      "image_shape": [C, H, W], "output": "sigmoid" | "clamp", "params": N,
      "dtype": "float16" | "float32",
      "layers": [{"op": "linear", "in": a, "out": b, "weight": [o, a*b], "bias": [o, b] | null},
@@ -12,6 +12,10 @@ and bias, in the order the spec names them (``[offset, count]`` in values, not b
                 {"op": "deconv", "in_ch": ..., "out_ch": ..., "in_hw": [h, w], "out_hw": [h, w],
                  "kernel": [kh, kw], "stride": [sh, sw], "padding": [ph, pw],
                  "weight": [o, in_ch*out_ch*kh*kw], "bias": [o, out_ch] | null}]}
+
+``classes`` is 0 for an unconditional decoder. For a class-conditional one (K > 0) the decoder's
+input is z followed by the one-hot vector of the chosen class (D + K values: the first linear
+layer has ``in`` = D + K), as in :meth:`vae.models.VAE.decode`.
 
 Linear weights are (out, in) row-major as in ``nn.Linear``; transposed-convolution weights
 are (in_ch, out_ch, kh, kw) as in ``nn.ConvTranspose2d``, whose output is
@@ -25,7 +29,8 @@ image: ``sigmoid`` for a Bernoulli decoder (logits), ``clamp`` to [0, 1] for a G
 ``dtype`` is ``float16`` (IEEE half precision, 2 bytes a value) when every weight is exactly a
 float16 number, as in the shipped models (stored as float16 by ``vae/ship.py``), so the halved
 buffer decodes to the very same float32 weights; else ``float32``. Version 1 had no ``dtype``
-(always float32). Pure torch: anything else raises :class:`UnsupportedDecoder`.
+(always float32); versions 1 and 2 had no ``classes`` (always unconditional). Pure torch:
+anything else raises :class:`UnsupportedDecoder`.
 """
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ from torch import nn
 from vae.models import VAE, ConvDecoder, MLPDecoder
 
 FORMAT = "vae-latent-lab/decoder"
-VERSION = 2
+VERSION = 3
 DTYPES = {"float16": "<f2", "float32": "<f4"}  # spec dtype -> little-endian numpy dtype
 MAX_PARAMS = 4_000_000  # 16 MB of float32: more is too much to push to a browser per model
 
@@ -158,8 +163,8 @@ def _reshape(shape: list[int], to: tuple[int, ...], layers: list[dict[str, Any]]
 
 
 def export_decoder(model: VAE, max_params: int | None = None) -> ExportedDecoder:
-    """The decoder of ``model`` (MLP or conv, see :mod:`vae.models`) as spec + weights (float16
-    when they are exactly float16 numbers, else float32).
+    """The decoder of ``model`` (MLP or conv, unconditional or class-conditional, see
+    :mod:`vae.models`) as spec + weights (float16 when they are exactly float16 numbers, else float32).
 
     Raises :class:`UnsupportedDecoder` for other decoder types or layers, or when the decoder
     has more than ``max_params`` (default :data:`MAX_PARAMS`) parameters.
@@ -172,7 +177,7 @@ def export_decoder(model: VAE, max_params: int | None = None) -> ExportedDecoder
                                  "that are sent to the browser")
     cfg = model.config
     w, layers = _Writer(), []
-    shape = [cfg.latent_dim]
+    shape = [cfg.latent_dim + cfg.num_classes]  # z, then the one-hot class of a conditional model
     if isinstance(dec, MLPDecoder):
         shape = _sequential(dec.net, shape, w, layers)
     elif isinstance(dec, ConvDecoder):
@@ -186,7 +191,7 @@ def export_decoder(model: VAE, max_params: int | None = None) -> ExportedDecoder
     output = {"bernoulli": "sigmoid", "gaussian": "clamp"}.get(cfg.likelihood)
     if output is None:
         raise UnsupportedDecoder(f"the likelihood {cfg.likelihood!r} is not supported in the browser")
-    spec = {"format": FORMAT, "version": VERSION, "latent_dim": cfg.latent_dim,
+    spec = {"format": FORMAT, "version": VERSION, "latent_dim": cfg.latent_dim, "classes": cfg.num_classes,
             "image_shape": list(cfg.image_shape), "output": output, "params": w.count, "dtype": w.dtype(),
             "layers": layers}
     return ExportedDecoder(spec=spec, weights=w.tobytes(spec["dtype"]))

@@ -46,16 +46,18 @@ def _lower_priority(increment: int) -> None:
             os.nice(increment)
 
 
-def _preview_png(model, fixed: torch.Tensor, out: Path, seed: int) -> None:
-    """Top row: test images; middle: their reconstructions; bottom: prior samples."""
+def _preview_png(model, fixed: torch.Tensor, out: Path, seed: int, labels: torch.Tensor | None = None) -> None:
+    """Top row: test images (N, C, H, W); middle: their reconstructions; bottom: prior samples.
+    A conditional model is given ``labels`` (N,): the images' classes, also drawn as samples."""
     from PIL import Image
 
     n, device = len(fixed), next(model.parameters()).device
+    y = labels.to(device) if labels is not None and getattr(model, "num_classes", 0) else None
     with torch.inference_mode():
         model.eval()
-        recon = model.reconstruct(fixed.to(device)).cpu()
+        recon = model.reconstruct(fixed.to(device), y).cpu()
         z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
-        samples = model.decode_image(z.to(device)).cpu()
+        samples = model.decode_image(z.to(device), y).cpu()
         model.train()
     rows = torch.cat([fixed, recon, samples])  # (3*n, C, H, W)
     c, h, w = rows.shape[1:]
@@ -122,6 +124,7 @@ class _Reporter:
         self.job_dir, self.prep, self.spec, self.events = job_dir, prep, prep.spec, events
         preview_from: ImageData = prep.test if prep.test is not None else prep.train
         self.fixed = preview_from.float_images(slice(0, PREVIEW))
+        self.fixed_labels = preview_from.labels[:PREVIEW]
         self.every = max(1, -(-len(prep.train) // prep.spec.train.batch_size) // 100)
         self.trainer: Trainer | None = None
 
@@ -131,7 +134,8 @@ class _Reporter:
 
     def epoch(self, r: EpochReport) -> None:
         image = f"epoch-{r.epoch}.png"
-        _preview_png(self.trainer.model, self.fixed, self.job_dir / image, seed=self.spec.train.seed)
+        _preview_png(self.trainer.model, self.fixed, self.job_dir / image, seed=self.spec.train.seed,
+                     labels=self.fixed_labels)
         self.save_checkpoint(self.trainer.snapshot())
         self.events.write(Epoch.from_report(r, image))
 

@@ -9,7 +9,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-ARCHS = ("mlp", "conv")
+ARCHS = ("mlp", "conv", "cmlp", "cconv")
+CONDITIONAL_ARCHS = ("cmlp", "cconv")  # class-conditional: need num_classes >= 2
+MAX_CLASSES = 1000
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = ("relu", "elu", "silu")
 MAX_LATENT_DIM = 128
@@ -56,6 +58,9 @@ class ModelConfig(_JsonConfig):
     ``hidden`` is used by the MLP, ``conv_channels``/``conv_fc`` by the conv architecture.
     ``likelihood`` is the decoder's p(x|z): ``bernoulli`` (logits, BCE) or ``gaussian``
     (mean, MSE-like with scale ``sigma``; ``learn_sigma`` makes the log-scale a parameter).
+    ``cmlp``/``cconv`` are the class-conditional versions of ``mlp``/``conv`` (a conditional VAE,
+    Sohn et al. 2015: q(z|x, y) and p(x|z, y) with a one-hot label y of ``num_classes`` classes);
+    ``num_classes`` is 0 for the unconditional ones.
     """
 
     arch: str = "mlp"
@@ -70,9 +75,11 @@ class ModelConfig(_JsonConfig):
     likelihood: str = "bernoulli"
     sigma: float = 0.1
     learn_sigma: bool = False
+    num_classes: int = 0
 
     def __post_init__(self) -> None:
         _check_choice("arch", self.arch, ARCHS)
+        _check_classes(self.arch, self.num_classes)
         _check_choice("likelihood", self.likelihood, LIKELIHOODS)
         _check_choice("activation", self.activation, ACTIVATIONS)
         if self.channels not in (1, 3):
@@ -90,6 +97,14 @@ class ModelConfig(_JsonConfig):
         if not self.sigma > 0:
             raise ConfigError(f"sigma must be > 0, got {self.sigma}")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; ``num_classes`` only for a conditional model, so an unconditional model's
+        dict (and card) is the same as before conditional models existed."""
+        out = super().to_dict()
+        if not self.num_classes:
+            del out["num_classes"]
+        return out
+
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return (self.channels, self.height, self.width)
@@ -97,6 +112,16 @@ class ModelConfig(_JsonConfig):
     @property
     def num_pixels(self) -> int:
         return self.channels * self.height * self.width
+
+    @property
+    def conditional(self) -> bool:
+        """True for the class-conditional architectures (``cmlp``, ``cconv``)."""
+        return self.arch in CONDITIONAL_ARCHS
+
+    @property
+    def base_arch(self) -> str:
+        """The network shape without the conditioning: ``mlp`` or ``conv``."""
+        return self.arch[1:] if self.conditional else self.arch
 
 
 @dataclass(frozen=True)
@@ -128,9 +153,22 @@ class TrainConfig(_JsonConfig):
             raise ConfigError(f"grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
 
 
+def _check_classes(arch: str, num_classes: Any) -> None:
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool):
+        raise ConfigError(f"num_classes must be an integer, got {num_classes!r}")
+    if arch in CONDITIONAL_ARCHS:
+        if not 2 <= num_classes <= MAX_CLASSES:
+            raise ConfigError(f"arch {arch} is class-conditional: num_classes must be the number of classes of the "
+                              f"data, 2..{MAX_CLASSES}, got {num_classes}")
+    elif num_classes != 0:
+        raise ConfigError(f"arch {arch} is unconditional: num_classes must be 0, got {num_classes}; "
+                          f"use c{arch} for a class-conditional model")
+
+
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
-__all__ = ["ARCHS", "ACTIVATIONS", "LIKELIHOODS", "ConfigError", "ModelConfig", "TrainConfig"]
+__all__ = ["ARCHS", "ACTIVATIONS", "CONDITIONAL_ARCHS", "MAX_CLASSES", "LIKELIHOODS", "ConfigError", "ModelConfig",
+           "TrainConfig"]

@@ -116,7 +116,8 @@ def all_sum(t: torch.Tensor) -> torch.Tensor:
 class ShardELBO(nn.Module):
     """The per-image ELBO terms of one share, with the noise given (the module DDP wraps).
 
-    ``forward(x (b, C, H, W), eps (b, D))`` -> ``(recon (b,), kl (b,))`` in nats, with
+    ``forward(x (b, C, H, W), eps (b, D), y (b,) labels of a conditional model or None)`` ->
+    ``(recon (b,), kl (b,))`` in nats, with
     z = mean + std * eps as in :meth:`DiagonalGaussian.sample`: given its rows of the global batch's
     noise, each rank computes exactly its rows of :func:`vae.losses.elbo`.
     """
@@ -125,9 +126,10 @@ class ShardELBO(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        posterior = self.model.encode(x)
-        params = self.model.decode(posterior.mean + posterior.std * eps)
+    def forward(self, x: torch.Tensor, eps: torch.Tensor,
+                y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        posterior = self.model.encode(x, y)
+        params = self.model.decode(posterior.mean + posterior.std * eps, y)
         return -self.model.log_likelihood(x, params), posterior.kl()
 
 

@@ -3,6 +3,10 @@ The plane of the Latent map (PCA, posterior ellipses, grid coordinates) is :mod:
 
 Pure torch, no UI. Everything runs under ``torch.inference_mode()`` and takes explicit
 generators, so many sessions can share one process. Images are (N, C, H, W) in [0, 1].
+For a class-conditional model (:attr:`vae.models.VAE.num_classes` > 0) the functions take the
+class: ``labels`` (an int for all, or an (N,) int64 tensor) or ``label`` (one int); an
+unconditional model ignores them. :func:`encode_dataset` and :func:`neg_elbo_dataset` pass the
+dataset's own labels.
 """
 from __future__ import annotations
 
@@ -14,12 +18,14 @@ from .data.base import ImageData
 from .models import VAE
 from .plane import LatentPlane
 
+Labels = torch.Tensor | int | None
+
 
 @torch.inference_mode()
-def decode(model: VAE, z: torch.Tensor) -> torch.Tensor:
-    """(N, D) or (D,) latents -> (N, C, H, W) mean images in [0, 1]."""
+def decode(model: VAE, z: torch.Tensor, labels: Labels = None) -> torch.Tensor:
+    """(N, D) or (D,) latents (and labels: an int or (N,)) -> (N, C, H, W) mean images in [0, 1]."""
     z = torch.as_tensor(z, dtype=torch.float32)
-    return model.decode_image(z.reshape(-1, model.latent_dim))
+    return model.decode_image(z.reshape(-1, model.latent_dim), labels)
 
 
 @dataclass
@@ -37,7 +43,8 @@ def encode_dataset(model: VAE, data: ImageData, batch_size: int = 2000) -> Encod
     """Encode every image of ``data`` (uint8 (N, C, H, W)) in batches."""
     means, logvars = [], []
     for start in range(0, len(data), batch_size):
-        q = model.encode(data.float_images(slice(start, start + batch_size)))
+        part = slice(start, start + batch_size)
+        q = model.encode(data.float_images(part), _own_labels(model, data, part))
         means.append(q.mean)
         logvars.append(q.logvar)
     d = model.latent_dim
@@ -47,33 +54,35 @@ def encode_dataset(model: VAE, data: ImageData, batch_size: int = 2000) -> Encod
 
 
 @torch.inference_mode()
-def encode_images(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, C, H, W) float images -> posterior (mean, std), each (N, D)."""
-    q = model.encode(x)
+def encode_images(model: VAE, x: torch.Tensor, labels: Labels = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, C, H, W) float images (and labels) -> posterior (mean, std), each (N, D)."""
+    q = model.encode(x, labels)
     return q.mean, q.std
 
 
 @torch.inference_mode()
-def reconstruct(model: VAE, x: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C, H, W): decode the posterior mean."""
-    return model.reconstruct(x)
+def reconstruct(model: VAE, x: torch.Tensor, labels: Labels = None) -> torch.Tensor:
+    """(N, C, H, W) (and labels) -> (N, C, H, W): decode the posterior mean."""
+    return model.reconstruct(x, labels)
 
 
-def neg_elbo(model: VAE, x: torch.Tensor, generator: torch.Generator, samples: int = 8) -> torch.Tensor:
+def neg_elbo(model: VAE, x: torch.Tensor, generator: torch.Generator, samples: int = 8,
+             labels: Labels = None) -> torch.Tensor:
     """(N,) -ELBO in nats per image: reconstruction (averaged over ``samples`` posterior draws) + KL."""
-    recon, kl = elbo_parts(model, x, generator, samples)
+    recon, kl = elbo_parts(model, x, generator, samples, labels=labels)
     return recon + kl
 
 
 @torch.inference_mode()
 def elbo_parts(model: VAE, x: torch.Tensor, generator: torch.Generator,
-               samples: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+               samples: int = 8, labels: Labels = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The two terms of -ELBO for (N, C, H, W) images, each (N,) in nats per image:
-    reconstruction -E_q[log p(x|z)] (over ``samples`` draws) and KL(q(z|x) || p(z)).
+    reconstruction -E_q[log p(x|z)] (over ``samples`` draws) and KL(q(z|x) || p(z)); for a
+    conditional model, given ``labels``: -E_q[log p(x|z, y)] and KL(q(z|x, y) || p(z)).
     Their sum equals :func:`neg_elbo` for a generator in the same state."""
-    q = model.encode(x)
-    z = q.sample(generator, n=samples)  # (S, N, D)
-    return -model.log_likelihood(x, model.decode(z)).mean(dim=0), q.kl()
+    q = model.encode(x, labels)
+    z = q.sample(generator, n=samples)  # (S, N, D); labels (N,) broadcast over S
+    return -model.log_likelihood(x, model.decode(z, labels)).mean(dim=0), q.kl()
 
 
 @torch.inference_mode()
@@ -82,9 +91,15 @@ def neg_elbo_dataset(model: VAE, data: ImageData, generator: torch.Generator, li
     """(n,) -ELBO in nats of the first ``limit`` images of ``data`` (all when None), batched;
     one ``generator`` is drawn from in order, so the result is repeatable for a seed."""
     n = len(data) if limit is None else min(limit, len(data))
-    out = [neg_elbo(model, data.float_images(slice(s, min(s + batch_size, n))), generator, samples)
-           for s in range(0, n, batch_size)]
+    parts = [slice(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    out = [neg_elbo(model, data.float_images(p), generator, samples, labels=_own_labels(model, data, p))
+           for p in parts]
     return torch.cat(out) if out else torch.zeros(0)
+
+
+def _own_labels(model: VAE, data: ImageData, part: slice) -> torch.Tensor | None:
+    """The dataset's labels of ``part`` for a conditional model, None for an unconditional one."""
+    return data.labels[part] if model.num_classes else None
 
 
 def percentile_rank(value: float, reference: torch.Tensor) -> float:
@@ -104,20 +119,22 @@ def percentile_rank(value: float, reference: torch.Tensor) -> float:
 
 @torch.inference_mode()
 def manifold(model: VAE, plane: LatentPlane, n: int, low: float = 0.05,
-             high: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode the n x n grid of :meth:`LatentPlane.grid` in one batched call: images
-    (n*n, C, H, W) in reading order (top row at the highest second coordinate) and the
-    per-axis plane values (n, 2)."""
+             high: float = 0.95, label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode the n x n grid of :meth:`LatentPlane.grid` in one batched call (all as class
+    ``label`` for a conditional model): images (n*n, C, H, W) in reading order (top row at the
+    highest second coordinate) and the per-axis plane values (n, 2)."""
     z, values = plane.grid(n, low, high)
-    return model.decode_image(z), values
+    return model.decode_image(z, label), values
 
 
 @torch.inference_mode()
-def traversal(model: VAE, base: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
-    """Vary latent ``dim`` of ``base`` (D,) over ``values`` (K,): returns (K, C, H, W)."""
+def traversal(model: VAE, base: torch.Tensor, dim: int, values: torch.Tensor,
+              label: int | None = None) -> torch.Tensor:
+    """Vary latent ``dim`` of ``base`` (D,) over ``values`` (K,) (as class ``label`` for a
+    conditional model): returns (K, C, H, W)."""
     z = base.reshape(1, -1).repeat(len(values), 1)
     z[:, dim] = values
-    return model.decode_image(z)
+    return model.decode_image(z, label)
 
 
 def lerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -174,12 +191,14 @@ def pick_of_class(labels: torch.Tensor, label: int, generator: torch.Generator) 
 
 
 @torch.inference_mode()
-def sample_prior(model: VAE, n: int, generator: torch.Generator, temperature: float = 1.0) -> torch.Tensor:
-    """Decode ``n`` draws z ~ N(0, temperature^2 I): (n, C, H, W)."""
+def sample_prior(model: VAE, n: int, generator: torch.Generator, temperature: float = 1.0,
+                 label: Labels = None) -> torch.Tensor:
+    """Decode ``n`` draws z ~ N(0, temperature^2 I) (as class ``label``, an int or (n,), for a
+    conditional model: samples of p(x|y)): (n, C, H, W)."""
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     z = torch.randn(n, model.latent_dim, generator=generator) * temperature
-    return model.decode_image(z)
+    return model.decode_image(z, label)
 
 
 def dims_by_activity(kl_per_dim: list[float] | torch.Tensor) -> list[int]:

@@ -32,9 +32,11 @@ class ELBOParts:
         return self.recon + self.kl
 
 
-def elbo(model: VAE, x: torch.Tensor, beta: float = 1.0, generator: torch.Generator | None = None) -> ELBOParts:
-    """Single-sample ELBO parts for a batch ``x`` of shape (B, C, H, W) in [0, 1]."""
-    posterior, params = model(x, generator)
+def elbo(model: VAE, x: torch.Tensor, beta: float = 1.0, generator: torch.Generator | None = None,
+         labels: torch.Tensor | int | None = None) -> ELBOParts:
+    """Single-sample ELBO parts for a batch ``x`` of shape (B, C, H, W) in [0, 1] (and, for a
+    class-conditional model, its (B,) ``labels``: then the conditional ELBO of log p(x|y))."""
+    posterior, params = model(x, labels, generator=generator)
     recon = -model.log_likelihood(x, params)
     kl = posterior.kl()
     return ELBOParts(recon=recon, kl=kl, total=recon + beta * kl)
@@ -49,19 +51,21 @@ def kl_weight(beta: float, progress_epochs: float, warmup_epochs: float) -> floa
 
 
 def iwae_log_likelihood(model: VAE, x: torch.Tensor, k: int, generator: torch.Generator | None = None,
-                        chunk: int = 50, posterior: DiagonalGaussian | None = None) -> torch.Tensor:
-    """Importance-weighted estimate of log p(x), (B,) nats; tends to log p(x) as k grows.
+                        chunk: int = 50, posterior: DiagonalGaussian | None = None,
+                        labels: torch.Tensor | int | None = None) -> torch.Tensor:
+    """Importance-weighted estimate of log p(x), (B,) nats; tends to log p(x) as k grows
+    (log p(x|y) for a class-conditional model given the (B,) ``labels``).
 
     log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i ~ q(z|x);
     estimate = logsumexp_i(log w_i) - log k. Samples are drawn ``chunk`` at a time to bound memory.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    posterior = model.encode(x) if posterior is None else posterior
+    posterior = model.encode(x, labels) if posterior is None else posterior
     log_w = []
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
         z = posterior.sample(generator, n=n)  # (n, B, D)
-        log_px_z = model.log_likelihood(x, model.decode(z))  # (n, B)
+        log_px_z = model.log_likelihood(x, model.decode(z, labels))  # (n, B)
         log_w.append(log_px_z + standard_normal_log_density(z) - posterior.log_prob(z))
     return torch.logsumexp(torch.cat(log_w, dim=0), dim=0) - math.log(k)

@@ -12,12 +12,14 @@ ACTIVE_THRESHOLD = 0.01  # Burda et al. 2016: unit u is active if Cov_x(E_q[z_u]
 
 @torch.inference_mode()
 def evaluate(model: VAE, data: ImageData | torch.Tensor, iwae_k: int = 0, batch_size: int = 500,
-             seed: int = 0, device: torch.device | str | None = None) -> dict:
+             seed: int = 0, device: torch.device | str | None = None, labels: torch.Tensor | None = None) -> dict:
     """Evaluate ``model`` on ``data`` ((N, C, H, W) uint8 ImageData or float tensor in [0, 1]).
 
     Returns nats per image: ``neg_elbo``, ``recon``, ``kl``, ``kl_per_dim`` (list of D),
     ``active_units`` and, when ``iwae_k`` > 0, ``iwae_nll`` = -log p(x) estimated with k samples.
-    One seeded z per image makes the numbers repeatable.
+    One seeded z per image makes the numbers repeatable. A class-conditional model is given the
+    (N,) ``labels`` (default: ``data.labels`` of an ImageData), and its numbers are those of
+    log p(x|y): the conditional ELBO (Sohn et al. 2015) and IWAE bound.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -27,17 +29,20 @@ def evaluate(model: VAE, data: ImageData | torch.Tensor, iwae_k: int = 0, batch_
     sums = {"recon": 0.0, "kl": 0.0, "iwae": 0.0}
     kl_dim = torch.zeros(model.latent_dim, dtype=torch.float64)
     means = []
+    ys = _labels(model, data, labels)
     for start in range(0, n, batch_size):
         x = _batch(data, start, batch_size).to(device)
-        posterior = model.encode(x)
-        recon = -model.log_likelihood(x, model.decode(posterior.sample(generator)))
+        y = None if ys is None else ys[start:start + batch_size].to(device)
+        posterior = model.encode(x, y)
+        recon = -model.log_likelihood(x, model.decode(posterior.sample(generator), y))
         kl = posterior.kl(per_dim=True).double()
         sums["recon"] += recon.double().sum().item()
         sums["kl"] += kl.sum().item()
         kl_dim += kl.sum(dim=0).cpu()
         means.append(posterior.mean.double().cpu())
         if iwae_k:
-            sums["iwae"] += iwae_log_likelihood(model, x, iwae_k, generator, posterior=posterior).double().sum().item()
+            sums["iwae"] += iwae_log_likelihood(model, x, iwae_k, generator, posterior=posterior,
+                                                labels=y).double().sum().item()
     model.train(was_training)
     mu = torch.cat(means)
     activity = mu.var(dim=0, unbiased=False) if n > 1 else torch.zeros(model.latent_dim, dtype=torch.float64)
@@ -54,6 +59,20 @@ def evaluate(model: VAE, data: ImageData | torch.Tensor, iwae_k: int = 0, batch_
         out["iwae_nll"] = -sums["iwae"] / n
         out["iwae_k"] = iwae_k
     return out
+
+
+def _labels(model: VAE, data: ImageData | torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """The (N,) labels a conditional model is evaluated with (None for an unconditional one)."""
+    if not model.num_classes:
+        return None
+    if labels is None and isinstance(data, ImageData):
+        labels = data.labels
+    if labels is None:
+        raise ValueError(f"this model is conditional on {model.num_classes} classes: give the images' labels")
+    labels = torch.as_tensor(labels).reshape(-1)
+    if len(labels) != len(data):
+        raise ValueError(f"{len(labels)} labels for {len(data)} images")
+    return labels
 
 
 def _batch(data: ImageData | torch.Tensor, start: int, size: int) -> torch.Tensor:

@@ -1,6 +1,10 @@
 """VAE models built from a :class:`vae.config.ModelConfig`.
 
-Images are float tensors ``(B, C, H, W)`` in [0, 1]; latents are ``(B, D)``.
+Images are float tensors ``(B, C, H, W)`` in [0, 1]; latents are ``(B, D)``. Class-conditional
+models (``cmlp``/``cconv``; Sohn et al. 2015) also take labels ``y``: (B,) int64 class indices,
+or one int / 0-d tensor for the whole batch. The one-hot label (B, K) is concatenated to the
+encoder's input (MLP: the flattened image; conv: the flattened conv features before the fc
+layers) and to z at the decoder's input.
 """
 from __future__ import annotations
 
@@ -33,31 +37,39 @@ def conv_sizes(size: int, layers: int) -> list[int]:
     return sizes
 
 
+def _with(h: torch.Tensor, onehot: torch.Tensor | None) -> torch.Tensor:
+    """(B, F) features, optionally followed by the (B, K) one-hot label: (B, F [+ K])."""
+    return h if onehot is None else torch.cat([h, onehot], dim=-1)
+
+
 class MLPEncoder(nn.Module):
-    """(B, C, H, W) -> posterior parameters (B, 2D): flatten, hidden layers, linear head."""
+    """(B, C, H, W) [+ (B, K) one-hot] -> posterior parameters (B, 2D): flatten, hidden layers,
+    linear head."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.net = _mlp([cfg.num_pixels, *cfg.hidden, 2 * cfg.latent_dim], cfg.activation)
+        self.net = _mlp([cfg.num_pixels + cfg.num_classes, *cfg.hidden, 2 * cfg.latent_dim], cfg.activation)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(start_dim=1))
+    def forward(self, x: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(_with(x.flatten(start_dim=1), onehot))
 
 
 class MLPDecoder(nn.Module):
-    """(B, D) -> (B, C, H, W) likelihood parameters (logits or means)."""
+    """(B, D + K) latents [with the one-hot label] -> (B, C, H, W) likelihood parameters
+    (logits or means)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.shape = cfg.image_shape
-        self.net = _mlp([cfg.latent_dim, *reversed(cfg.hidden), cfg.num_pixels], cfg.activation)
+        self.net = _mlp([cfg.latent_dim + cfg.num_classes, *reversed(cfg.hidden), cfg.num_pixels], cfg.activation)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).view(-1, *self.shape)
 
 
 class ConvEncoder(nn.Module):
-    """Stride-2 convolutions (kernel 4) -> flatten -> fc -> posterior parameters (B, 2D)."""
+    """Stride-2 convolutions (kernel 4) -> flatten [+ (B, K) one-hot] -> fc -> posterior
+    parameters (B, 2D)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -72,15 +84,16 @@ class ConvEncoder(nn.Module):
         if h < 1 or w < 1:
             raise ValueError(f"{len(cfg.conv_channels)} conv layers shrink a {cfg.height}x{cfg.width} image to nothing")
         self.conv = nn.Sequential(*layers)
-        self.fc = nn.Sequential(nn.Linear(in_ch * h * w, cfg.conv_fc), act(),
+        self.fc = nn.Sequential(nn.Linear(in_ch * h * w + cfg.num_classes, cfg.conv_fc), act(),
                                 nn.Linear(cfg.conv_fc, 2 * cfg.latent_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.conv(x).flatten(start_dim=1))
+    def forward(self, x: torch.Tensor, onehot: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fc(_with(self.conv(x).flatten(start_dim=1), onehot))
 
 
 class ConvDecoder(nn.Module):
-    """(B, D) -> fc -> reshape -> transposed convolutions mirroring :class:`ConvEncoder`."""
+    """(B, D + K) latents [with the one-hot label] -> fc -> reshape -> transposed convolutions
+    mirroring :class:`ConvEncoder`."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -90,7 +103,8 @@ class ConvDecoder(nn.Module):
         chans = list(cfg.conv_channels)
         self.start = (chans[-1], hs[-1], ws[-1])
         self.fc = nn.Sequential(
-            nn.Linear(cfg.latent_dim, cfg.conv_fc), act(), nn.Linear(cfg.conv_fc, math.prod(self.start)), act()
+            nn.Linear(cfg.latent_dim + cfg.num_classes, cfg.conv_fc), act(),
+            nn.Linear(cfg.conv_fc, math.prod(self.start)), act()
         )
         layers: list[nn.Module] = []
         outs = [*reversed(chans[:-1]), cfg.channels]
@@ -109,12 +123,15 @@ class ConvDecoder(nn.Module):
 
 
 class VAE(nn.Module):
-    """Variational autoencoder (Kingma & Welling 2014) with a diagonal-Gaussian posterior."""
+    """Variational autoencoder (Kingma & Welling 2014) with a diagonal-Gaussian posterior;
+    class-conditional (Sohn et al. 2015) when ``config.conditional``. Every method takes the
+    labels ``y`` ((B,) int64, or an int / 0-d tensor for all): required by a conditional model
+    (ValueError without), ignored by an unconditional one."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        if config.arch == "mlp":
+        if config.base_arch == "mlp":
             self.encoder: nn.Module = MLPEncoder(config)
             self.decoder: nn.Module = MLPDecoder(config)
         else:
@@ -131,21 +148,50 @@ class VAE(nn.Module):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
-        """(B, C, H, W) images in [0, 1] -> posterior over (B, D) latents."""
-        h = self.encoder(x)
+    @property
+    def num_classes(self) -> int:
+        """K classes a conditional model is conditioned on; 0 for an unconditional one."""
+        return self.config.num_classes
+
+    def onehot(self, y: torch.Tensor | int | None, lead: torch.Size | tuple[int, ...],
+               like: torch.Tensor) -> torch.Tensor | None:
+        """Labels -> one-hot (prod(lead), K) in ``like``'s dtype and device (None when unconditional).
+
+        ``y`` (an int, a 0-d tensor or a tensor broadcastable to ``lead``, e.g. (N,) for latents
+        (S, N, D)) holds class indices in 0..K-1; anything else raises ValueError."""
+        k = self.num_classes
+        if k == 0:
+            return None
+        if y is None:
+            raise ValueError(f"this model is conditional on {k} classes: give the class labels y")
+        y = torch.as_tensor(y, device=like.device)
+        if y.dtype.is_floating_point or y.dtype == torch.bool or y.is_complex():
+            raise ValueError(f"class labels must be integers, got {y.dtype}")
+        try:
+            y = torch.broadcast_to(y, tuple(lead)).reshape(-1)
+        except RuntimeError:
+            raise ValueError(f"class labels of shape {tuple(y.shape)} do not fit a batch of {tuple(lead)}") from None
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= k):
+            raise ValueError(f"class labels must be in 0..{k - 1}, got {int(y.min())}..{int(y.max())}")
+        return nn.functional.one_hot(y.long(), k).to(like.dtype)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | int | None = None) -> DiagonalGaussian:
+        """(B, C, H, W) images in [0, 1] (and labels y) -> posterior over (B, D) latents."""
+        h = self.encoder(x, self.onehot(y, x.shape[:1], x))
         mean, logvar = h.chunk(2, dim=-1)
         return DiagonalGaussian(mean, logvar.clamp(-30.0, 20.0))
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(..., D) latents -> (..., C, H, W) likelihood parameters (logits for Bernoulli)."""
+    def decode(self, z: torch.Tensor, y: torch.Tensor | int | None = None) -> torch.Tensor:
+        """(..., D) latents (and labels y broadcastable to (...)) -> (..., C, H, W) likelihood
+        parameters (logits for Bernoulli)."""
         lead = z.shape[:-1]
-        out = self.decoder(z.reshape(-1, z.shape[-1]))
+        h = _with(z.reshape(-1, z.shape[-1]), self.onehot(y, lead, z))
+        out = self.decoder(h)
         return out.view(*lead, *self.config.image_shape)
 
-    def decode_image(self, z: torch.Tensor) -> torch.Tensor:
-        """(..., D) latents -> (..., C, H, W) mean images in [0, 1]."""
-        params = self.decode(z)
+    def decode_image(self, z: torch.Tensor, y: torch.Tensor | int | None = None) -> torch.Tensor:
+        """(..., D) latents (and labels y) -> (..., C, H, W) mean images in [0, 1]."""
+        params = self.decode(z, y)
         if self.config.likelihood == "bernoulli":
             return torch.sigmoid(params)
         return params.clamp(0.0, 1.0)
@@ -156,15 +202,17 @@ class VAE(nn.Module):
             return bernoulli_log_likelihood(params, x)
         return gaussian_log_likelihood(params, x, self.log_sigma)
 
-    def forward(self, x: torch.Tensor,
+    def forward(self, x: torch.Tensor, y: torch.Tensor | int | None = None,
                 generator: torch.Generator | None = None) -> tuple[DiagonalGaussian, torch.Tensor]:
         """Encode, draw one reparameterised z, decode. Returns (posterior, likelihood params)."""
-        posterior = self.encode(x)
-        return posterior, self.decode(posterior.sample(generator))
+        if isinstance(y, torch.Generator):  # the older positional call forward(x, generator)
+            y, generator = None, y
+        posterior = self.encode(x, y)
+        return posterior, self.decode(posterior.sample(generator), y)
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, C, H, W) mean image decoded from the posterior mode."""
-        return self.decode_image(self.encode(x).mode())
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | int | None = None) -> torch.Tensor:
+        """(B, C, H, W) (and labels y) -> (B, C, H, W) mean image decoded from the posterior mode."""
+        return self.decode_image(self.encode(x, y).mode(), y)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

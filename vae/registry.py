@@ -19,12 +19,14 @@ SHAPES_SIZES = {"train": (20_000, 0), "test": (2_000, 1)}  # (images, seed) per 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How to load one named dataset. ``loader(split, data_dir, download, allow_sample)`` -> ImageData."""
+    """How to load one named dataset. ``loader(split, data_dir, download, allow_sample)`` -> ImageData;
+    ``num_classes``: how many classes its labels have (what a class-conditional model needs)."""
 
     name: str
     image_shape: tuple[int, int, int]
     loader: Callable[..., ImageData]
     needs_files: bool
+    num_classes: int = 0
 
 
 def _tv(name: str) -> Callable[[str, Any, bool], ImageData]:
@@ -54,10 +56,10 @@ def _shapes(size: int) -> Callable[..., ImageData]:
 
 
 DATASETS: dict[str, DatasetSpec] = {
-    "mnist": DatasetSpec("mnist", (1, 28, 28), _tv("mnist"), True),
-    "fashion-mnist": DatasetSpec("fashion-mnist", (1, 28, 28), _tv("fashion-mnist"), True),
-    "shapes": DatasetSpec("shapes", (1, 28, 28), _shapes(28), False),
-    "shapes-64": DatasetSpec("shapes-64", (1, 64, 64), _shapes(64), False),
+    "mnist": DatasetSpec("mnist", (1, 28, 28), _tv("mnist"), True, 10),
+    "fashion-mnist": DatasetSpec("fashion-mnist", (1, 28, 28), _tv("fashion-mnist"), True, 10),
+    "shapes": DatasetSpec("shapes", (1, 28, 28), _shapes(28), False, 3),
+    "shapes-64": DatasetSpec("shapes-64", (1, 64, 64), _shapes(64), False, 3),
 }
 
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
@@ -65,12 +67,22 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
     "pytorch-example": {"arch": "mlp", "hidden": (400,), "latent_dim": 20},
     "mlp": {"arch": "mlp", "hidden": (512, 256)},
     "conv": {"arch": "conv", "conv_channels": (32, 64), "conv_fc": 256},
+    # Class-conditional versions (give num_classes: the dataset's number of classes).
+    "cmlp": {"arch": "cmlp", "hidden": (512, 256)},
+    "cconv": {"arch": "cconv", "conv_channels": (32, 64), "conv_fc": 256},
 }
 
 
 def dataset_names() -> list[str]:
     """Registered names, plus the ``folder:PATH`` form."""
     return [*DATASETS, f"{FOLDER_PREFIX}PATH"]
+
+
+def dataset_classes(name: str) -> int | None:
+    """How many classes a registry dataset's labels have, known without loading it; None for
+    ``folder:PATH`` datasets (their class folders are counted when loaded) and unknown names."""
+    spec = DATASETS.get(name)
+    return spec.num_classes if spec is not None and spec.num_classes else None
 
 
 def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,
@@ -109,5 +121,5 @@ def preset_config(preset: str, **overrides: Any) -> ModelConfig:
     return ModelConfig(**fields)
 
 
-__all__ = ["DATASETS", "MODEL_PRESETS", "DatasetSpec", "DatasetUnavailable", "dataset_names",
+__all__ = ["DATASETS", "MODEL_PRESETS", "DatasetSpec", "DatasetUnavailable", "dataset_classes", "dataset_names",
            "load_dataset", "preset_config"]

@@ -24,7 +24,7 @@ from .data.base import ImageData
 from .data.folder import count_images
 from .models import VAE, build_model
 from .progress import TrainState
-from .registry import DATASETS, FOLDER_PREFIX, SHAPES_SIZES, dataset_names, load_dataset
+from .registry import DATASETS, FOLDER_PREFIX, SHAPES_SIZES, dataset_classes, dataset_names, load_dataset
 from .trainer import Trainer
 
 MODEL_DEFAULTS, TRAIN_DEFAULTS = ModelConfig(), TrainConfig()
@@ -118,6 +118,9 @@ class RunSpec:
         if self.model.image_shape != self.data.image_shape:
             raise ConfigError(f"the model expects {self.model.image_shape} images but {self.data.name} has "
                               f"{self.data.image_shape}")
+        known = dataset_classes(self.data.name)
+        if self.model.conditional and known is not None and known != self.model.num_classes:
+            raise ConfigError(classes_mismatch(self.model, self.data.name, known))
         _check_optional_str("out", self.out)
         _check_optional_str("resume", self.resume)
         if not isinstance(self.device, str) or not self.device:
@@ -215,7 +218,8 @@ class RunSpec:
 
     def _model_argv(self) -> list[str]:
         m, argv = self.model, ["--arch", self.model.arch, "--latent-dim", str(self.model.latent_dim)]
-        always = {"mlp": ("hidden",), "conv": ("conv_channels", "conv_fc")}[m.arch] + (
+        argv += ["--num-classes", str(m.num_classes)] if m.conditional else []
+        always = {"mlp": ("hidden",), "conv": ("conv_channels", "conv_fc")}[m.base_arch] + (
             ("sigma",) if m.likelihood == "gaussian" else ())
         for key, flag in (("hidden", "--hidden"), ("conv_channels", "--conv-channels"), ("conv_fc", "--conv-fc"),
                           ("activation", "--activation"), ("likelihood", "--likelihood"), ("sigma", "--sigma")):
@@ -241,6 +245,12 @@ class RunSpec:
         argv += ["--final-iwae-k", str(self.final_iwae_k)] if self.final_iwae_k else []
         argv += ["--resume", self.resume] if self.resume else []
         return argv + (["--out", self.out] if self.out else [])
+
+
+def classes_mismatch(model: ModelConfig, dataset: str, classes: int) -> str:
+    """The message for a conditional model whose class count is not its dataset's."""
+    return (f"the {model.arch} model is conditional on {model.num_classes} classes but {dataset} has {classes}; "
+            f"use --num-classes {classes} (or leave it out)")
 
 
 def _count_folder_images(root: Path) -> int:
@@ -274,7 +284,10 @@ class PreparedRun:
     def summary(self, trainer: Trainer) -> dict:
         """The training record for a checkpoint card: the trainer's summary plus this run's data
         (so ``--resume`` and :meth:`RunSpec.from_card` train on the same images)."""
-        return {**trainer.summary(self.train.source, self.spec.data.data_dir), "data": self.spec.data.to_dict()}
+        out = {**trainer.summary(self.train.source, self.spec.data.data_dir), "data": self.spec.data.to_dict()}
+        if self.spec.model.conditional:  # the names of the classes the model is conditioned on
+            out["class_names"] = list(self.train.classes)
+        return out
 
 
 def _resumed(spec: RunSpec) -> tuple[VAE, TrainState]:
@@ -296,6 +309,8 @@ def prepare_run(spec: RunSpec) -> PreparedRun:
     d = spec.data
     kw = {"data_dir": d.data_dir, "channels": d.channels, "size": d.size}
     train = load_dataset(d.name, "train", allow_sample=d.allow_sample, **kw)
+    if spec.model.conditional and len(train.classes) != spec.model.num_classes:
+        raise ConfigError(classes_mismatch(spec.model, d.name, len(train.classes)))
     if d.limit:
         train = train.subset(torch.arange(min(d.limit, len(train))))
     test = load_dataset(d.name, "test", **kw) if d.test else None

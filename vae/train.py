@@ -22,12 +22,12 @@ import torch
 from tqdm import tqdm
 
 from . import checkpoint, distributed
-from .config import ConfigError, ModelConfig, TrainConfig
+from .config import ARCHS, CONDITIONAL_ARCHS, ConfigError, ModelConfig, TrainConfig
 from .data.base import DatasetUnavailable
 from .device import pick_device, set_threads
 from .metrics import evaluate, format_table
 from .progress import EpochReport, StepReport
-from .registry import MODEL_PRESETS, dataset_names, preset_config
+from .registry import MODEL_PRESETS, dataset_classes, dataset_names, preset_config
 from .runspec import DataSpec, PreparedRun, RunSpec, prepare_run
 from .trainer import Trainer, TrainingDiverged, TrainResult
 
@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     m = p.add_argument_group("model (ignored with --resume)")
     m.add_argument("--preset", choices=sorted(MODEL_PRESETS),
                    help="start from a named model preset; flags below override it")
-    m.add_argument("--arch", choices=("mlp", "conv"), help="architecture (default: mlp, or the preset's)")
+    m.add_argument("--arch", choices=ARCHS,
+                   help="architecture; cmlp / cconv are class-conditional (default: mlp, or the preset's)")
+    m.add_argument("--num-classes", type=int,
+                   help="classes a cmlp / cconv model is conditioned on (default: the dataset's number of classes)")
     m.add_argument("--latent-dim", type=int, help="latent dimensions, 1-128 (default: 2, or the preset's)")
     m.add_argument("--hidden", type=_ints, help="MLP hidden sizes, e.g. 512,256")
     m.add_argument("--conv-channels", type=_ints, help="conv channels per stride-2 layer, e.g. 32,64")
@@ -116,10 +119,24 @@ def _train_config(args: argparse.Namespace, base: dict | None) -> TrainConfig:
 def _model_config(args: argparse.Namespace, data: DataSpec) -> ModelConfig:
     c, h, w = data.image_shape
     latent = args.latent_dim if args.latent_dim is not None else (None if args.preset else 2)
-    return preset_config(args.preset or (args.arch or "mlp"), arch=args.arch, latent_dim=latent, hidden=args.hidden,
+    preset = args.preset or (args.arch or "mlp")
+    return preset_config(preset, arch=args.arch, latent_dim=latent, hidden=args.hidden,
                          conv_channels=args.conv_channels, conv_fc=args.conv_fc, activation=args.activation,
                          likelihood=args.likelihood, sigma=args.sigma, learn_sigma=args.learn_sigma,
+                         num_classes=_num_classes(args, data, args.arch or MODEL_PRESETS[preset]["arch"]),
                          channels=c, height=h, width=w)
+
+
+def _num_classes(args: argparse.Namespace, data: DataSpec, arch: str) -> int | None:
+    """--num-classes, else for a conditional arch the dataset's number of classes (a folder dataset's
+    class folders are counted when it loads: give the flag); ConfigError when unknown."""
+    if args.num_classes is not None or arch not in CONDITIONAL_ARCHS:
+        return args.num_classes
+    known = dataset_classes(data.name)
+    if known is None:
+        raise ConfigError(f"--arch {arch} is class-conditional: give --num-classes, the number of class "
+                          f"folders of {data.name}")
+    return known
 
 
 def spec_from_args(args: argparse.Namespace) -> RunSpec:

@@ -64,6 +64,7 @@ class Trainer:
         self.on_step, self.on_epoch = on_step, on_epoch
         self.stop_event = stop_event or threading.Event()
         self.x = train.float_images().to(self.device)  # (N, C, H, W) float32, preloaded once
+        self.y = _labels_for(model, train, self.device)  # (N,) int64 for a conditional model, else None
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
         self.shuffle_gen = torch.Generator().manual_seed(config.seed)
         self.noise_gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
@@ -167,7 +168,9 @@ class Trainer:
 
     def _local_loss(self, idx: torch.Tensor, weight: float) -> tuple[torch.Tensor, tuple[float, float, float]]:
         """One process: the batch-mean loss of ``idx`` (B,) and its (recon, KL, total) means."""
-        parts = elbo(self.model, self.x[idx.to(self.device)], beta=weight, generator=self.noise_gen)
+        idx = idx.to(self.device)
+        parts = elbo(self.model, self.x[idx], beta=weight, generator=self.noise_gen,
+                     labels=None if self.y is None else self.y[idx])
         loss = parts.total.mean()
         return loss, (parts.recon.mean().item(), parts.kl.mean().item(), loss.item())
 
@@ -179,7 +182,8 @@ class Trainer:
         n, part = len(idx), distributed.shard(len(idx), self.world.rank, self.world.size)
         dtype = next(self.model.parameters()).dtype
         eps = torch.randn((n, self.model.latent_dim), generator=self.noise_gen, device=self.device, dtype=dtype)
-        recon, kl = self._ddp(self.x[idx[part].to(self.device)], eps[part])
+        mine = idx[part].to(self.device)
+        recon, kl = self._ddp(self.x[mine], eps[part], None if self.y is None else self.y[mine])
         total = recon + weight * kl
         stop = torch.tensor([float(self.stop_event.is_set())], dtype=torch.float64, device=self.device)
         stats = torch.cat([torch.stack([recon.sum(), kl.sum(), total.sum()]).detach().double() / n, stop])
@@ -213,3 +217,16 @@ class Trainer:
         st.history.append(report.to_dict())
         if self.on_epoch is not None:
             self.on_epoch(report)
+
+
+def _labels_for(model: VAE, data: ImageData, device: torch.device) -> torch.Tensor | None:
+    """(N,) int64 class labels of ``data`` on ``device`` when ``model`` is class-conditional (checked
+    to lie in its 0..K-1), else None."""
+    k = model.config.num_classes
+    if not k:
+        return None
+    labels = data.labels.long()
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= k):
+        raise ValueError(f"the model is conditional on {k} classes but {data.name} has labels "
+                         f"{int(labels.min())}..{int(labels.max())}")
+    return labels.to(device)

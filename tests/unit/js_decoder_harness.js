@@ -1,5 +1,6 @@
 /* Node harness for tests/unit/test_js_decoder.py: runs ui/live_assets/decoder.js on latent points.
- * stdin: {"spec": {...}, "weights": "<base64 of spec.dtype values>", "z": [[...], ...]}
+ * stdin: {"spec": {...}, "weights": "<base64 of spec.dtype values>", "z": [[...], ...],
+ *         "classes": [c, ...] (optional: the class of each z, for a conditional decoder)}
  * stdout: {"images": [[C*H*W pixel means], ...]}
  * Or stdin {"halves": true}: stdout {"bits": [float32 bits of the 65536 half values, widened]}. */
 const path = require("path");
@@ -20,6 +21,6 @@ process.stdin.on("end", () => {
     return;
   }
   const decoder = vaeMakeDecoder(job.spec, vaeBytesToFloat32(vaeBase64ToBytes(job.weights), job.spec.dtype));
-  const images = job.z.map((z) => Array.from(decoder.decode(z)));
+  const images = job.z.map((z, i) => Array.from(decoder.decode(z, job.classes ? job.classes[i] : undefined)));
   process.stdout.write(JSON.stringify({images}));
 });

@@ -33,7 +33,7 @@ def test_manifold_of_a_2d_model_decodes_z_itself(monkeypatch):
     model, plane = _model(2), LatentPlane.fit(_codes(2))
     calls = []
     decode_image = model.decode_image
-    monkeypatch.setattr(model, "decode_image", lambda z: calls.append(z.shape) or decode_image(z))
+    monkeypatch.setattr(model, "decode_image", lambda z, y=None: calls.append(z.shape) or decode_image(z, y))
     images, values = explore.manifold(model, plane, 3, low=0.1, high=0.9)
     assert calls == [(9, 2)]  # one batched decoder call
     phi = torch.special.ndtri(torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)).float()

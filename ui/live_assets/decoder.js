@@ -2,7 +2,8 @@
  *
  * Runs the layer spec written by services/export.py (read its module doc for the format): linear
  * layers, ReLU / ELU / SiLU, a reshape, and transposed convolutions, then a sigmoid (Bernoulli
- * decoder) or a clamp to [0, 1] (Gaussian decoder). The same file is part of the app's browser
+ * decoder) or a clamp to [0, 1] (Gaussian decoder). A class-conditional decoder (spec version 3,
+ * spec.classes = K > 0) takes z followed by the one-hot vector of a class: decode(z, cls). The same file is part of the app's browser
  * component (ui/live.py) and loaded by Node in tests/unit/test_js_decoder.py.
  * Weights come as little-endian float16 or float32 (spec.dtype) and are widened to float32;
  * activations are computed in float64.
@@ -134,16 +135,26 @@ function vaeActivate(a, n, L) {
   }
 }
 
+function vaeClasses(spec) {
+  /* The number of classes K of a spec: 0 (unconditional) before version 3 or when absent. */
+  if (!spec || spec.format !== "vae-latent-lab/decoder" || ![1, 2, 3].includes(spec.version)) {
+    throw new Error("not a vae-latent-lab decoder spec (version 1, 2 or 3)");
+  }
+  const k = spec.version >= 3 && spec.classes !== undefined ? spec.classes : 0;
+  if (!Number.isInteger(k) || k < 0) throw new Error(`bad class count ${k}`);
+  return k;
+}
+
 function vaeMakeDecoder(spec, weights) {
   /* A decoder for ``spec`` (services/export.py) and its Float32Array ``weights``:
-   * decode(z) takes latent_dim numbers and returns a Float64Array of C*H*W pixel means in
-   * [0, 1], channel-major (the same buffer is reused by the next call). */
-  if (!spec || spec.format !== "vae-latent-lab/decoder" || (spec.version !== 1 && spec.version !== 2)) {
-    throw new Error("not a vae-latent-lab decoder spec (version 1 or 2)");
-  }
+   * decode(z, cls) takes latent_dim numbers (and, for a decoder conditional on K = spec.classes
+   * classes, the class: an integer 0..K-1, appended to z as a one-hot vector; ignored when K = 0)
+   * and returns a Float64Array of C*H*W pixel means in [0, 1], channel-major (the same buffer is
+   * reused by the next call). */
+  const K = vaeClasses(spec), D = spec.latent_dim;
   if (weights.length !== spec.params) throw new Error(`expected ${spec.params} weights, got ${weights.length}`);
   const steps = [];
-  let size = spec.latent_dim, shape = [size], widest = size;
+  let size = D + K, shape = [size], widest = size;
   for (const L of spec.layers) {
     if (L.op === "linear") {
       if (L.in !== size) throw new Error(`a linear layer of ${L.in} inputs gets ${size} values`);
@@ -175,10 +186,14 @@ function vaeMakeDecoder(spec, weights) {
   const acc = new Float64Array(widest);
   const result = new Float64Array(size), sigmoid = spec.output === "sigmoid";
   if (!sigmoid && spec.output !== "clamp") throw new Error(`unknown output ${spec.output}`);
-  function decode(z) {
-    if (z.length !== spec.latent_dim) throw new Error(`expected ${spec.latent_dim} latent values, got ${z.length}`);
-    let n = spec.latent_dim;
-    for (let i = 0; i < n; i++) a[i] = z[i];
+  function decode(z, cls) {
+    if (z.length !== D) throw new Error(`expected ${D} latent values, got ${z.length}`);
+    if (K > 0 && !(Number.isInteger(cls) && cls >= 0 && cls < K)) {
+      throw new Error(`this decoder is conditional on ${K} classes: give a class 0..${K - 1}, got ${cls}`);
+    }
+    let n = D + K;
+    for (let i = 0; i < D; i++) a[i] = z[i];
+    for (let c = 0; c < K; c++) a[D + c] = c === cls ? 1 : 0;
     for (const s of steps) {
       if (s.n < 0) { vaeActivate(a, n, s.L); continue; }
       if (s.L.op === "linear") vaeLinear(a, b, s.w, s.b, n, s.n);
@@ -192,7 +207,7 @@ function vaeMakeDecoder(spec, weights) {
     }
     return result;
   }
-  return {latentDim: spec.latent_dim, shape: [C, H, W], decode};
+  return {latentDim: D, classes: K, shape: [C, H, W], decode};
 }
 
 function vaeToRGBA(img, shape, rgba) {
