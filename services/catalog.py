@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.workspace import CLASS_DIR, LOCAL, WORKSPACE_PREFIX, Actor, class_dir, models_dir_for
-from vae.checkpoint import CheckpointError, read_card
+from vae.checkpoint import WEIGHTS_FILE, CheckpointError, read_card
 from vae.settings import user_models_dir
 
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "models"
@@ -77,8 +77,11 @@ def model_roots(actor: Actor | None = LOCAL, shipped_dir: Path | None = None,
 
 
 def _is_model_folder(path: Path, origin: str) -> bool:
-    """A checkpoint folder to list (not hidden; in the user root, not a workspace or class folder)."""
+    """A checkpoint folder to list (not hidden; in the user root, not a workspace or class folder;
+    in the shipped root, one with weights: ``models/sweeps/`` holds weight-less cards)."""
     if not path.is_dir() or path.name.startswith("."):
+        return False
+    if origin == "shipped" and not (path / WEIGHTS_FILE).is_file():
         return False
     return origin != "yours" or not (path.name == CLASS_DIR or path.name.startswith(WORKSPACE_PREFIX))
 

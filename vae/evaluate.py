@@ -7,8 +7,11 @@ import sys
 import torch
 
 from .checkpoint import CheckpointError, load
-from .data.base import DatasetUnavailable
+from .data.base import DatasetUnavailable, ImageData
+from .factors import factor_report, format_report
 from .metrics import evaluate, format_table
+from .models import VAE
+from .ood import ood_main
 from .registry import load_dataset
 
 
@@ -22,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=500, help="images per forward pass (default: 500)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the posterior samples (default: 0)")
     parser.add_argument("--limit", type=int, default=0, help="evaluate only the first N images (default: all)")
+    parser.add_argument("--ood", metavar="DATASET", help="instead of the table: AUROC of the app's anomaly score and "
+                        "of plain -ELBO, the split's images (in) against DATASET's (out); see vae/ood.py")
     args = parser.parse_args(argv)
     try:
         ckpt = load(args.path)
@@ -31,9 +36,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.limit:
         data = data.subset(torch.arange(min(args.limit, len(data))))
+    if args.ood:
+        return ood_main(ckpt, data, args.ood, args.split, args.data_dir, args.seed, args.limit or None)
     metrics = evaluate(ckpt.model, data, iwae_k=args.iwae_k, batch_size=args.batch_size, seed=args.seed)
     print(format_table(metrics, title=f"{args.path} on {data.source}"))
+    if data.factors is not None:
+        print(factor_text(ckpt.model, data, seed=args.seed))
     return 0
+
+
+def factor_text(model: VAE, data: ImageData, seed: int = 0) -> str:
+    """MIG, SAP and DCI lines (:mod:`vae.factors`) for a dataset with known factors, or why not."""
+    try:
+        return format_report(factor_report(model, data, seed=seed))
+    except ValueError as exc:
+        return f"disentanglement: not computed ({exc})"
 
 
 if __name__ == "__main__":
