@@ -99,6 +99,13 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     return _path("VAE_DATA_DIR", environ, Path(cache) / "vae-latent-lab" / "data")
 
 
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$XDG_CACHE_HOME/vae-latent-lab`` (default ``~/.cache/vae-latent-lab``): per-user files
+    that can be recomputed (t-SNE maps of models whose folder is read-only)."""
+    cache = _env(environ).get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "vae-latent-lab"
+
+
 def user_models_dir(environ: Mapping[str, str] | None = None) -> Path:
     """``$VAE_USER_MODELS``, else ``models/`` under :func:`user_data_dir`."""
     return _path("VAE_USER_MODELS", environ, user_data_dir(environ) / "models")
@@ -234,6 +241,6 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-__all__ = ["ENVIRONMENT", "MODES", "Limits", "SettingsError", "Variable", "app_threads", "chromium", "data_dir",
-           "jobs_backend", "jobs_dir", "limits", "markdown_table", "max_jobs", "mode", "ray_address", "require_browser",
-           "require_ray", "teacher_token", "uploads_dir", "user_data_dir", "user_models_dir"]
+__all__ = ["ENVIRONMENT", "MODES", "Limits", "SettingsError", "Variable", "app_threads", "cache_dir", "chromium",
+           "data_dir", "jobs_backend", "jobs_dir", "limits", "markdown_table", "max_jobs", "mode", "ray_address",
+           "require_browser", "require_ray", "teacher_token", "uploads_dir", "user_data_dir", "user_models_dir"]
