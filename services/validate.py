@@ -140,3 +140,12 @@ def throttle(log: dict[str, Any], key: str, now: float, every_s: float, max_tota
     last[key] = now
     log["total"] = log.get("total", 0) + 1
     return True
+
+
+def unit_fraction(value: Any) -> float | None:
+    """A fraction t in [0, 1] from the browser (a morph's t): the float when ``value`` is a finite
+    real number in that range, else None (rejected: NaN, infinities, text, bools, out of range)."""
+    x = _real(value)
+    if x is None or not math.isfinite(x) or not 0.0 <= x <= 1.0:
+        return None
+    return x
