@@ -2,10 +2,12 @@
 
     python bench/live_drag.py                  # Decode sliders (mnist-2d, mnist-20d) and the latent pad
     python bench/live_drag.py --moves 400 --repeats 5
+    python bench/live_drag.py --only morph     # Morph's live t slider only (mnist-2d, mnist-20d)
 
 Drags a live slider's thumb across its whole range and back on the Decode page, and the
 cursor of the latent pad around the plane on the Latent map page, with page.mouse.down / move
-/ up and many small moves (ui/live.py decodes in the browser). The page counts for us
+/ up and many small moves (ui/live.py decodes in the browser), and Morph's live t slider (the path
+z0 -> z1 computed and decoded in the browser, the pad's marker following). The page counts for us
 (window.__vaeLive, see ui/live_assets/live.js): every input event's timestamp, the canvas redraw it
 causes, and the next animation frame after that redraw. Reported per drag, as medians over
 ``--repeats`` drags:
@@ -77,6 +79,15 @@ def slider_points(page, k: int) -> list[tuple[float, float]]:
     return [(mid, y), (box["x"] + w - 2, y), (box["x"] + 2, y), (mid + w * (0.1 + 0.07 * (k % 5)), y)]
 
 
+def morph_points(page, k: int) -> list[tuple[float, float]]:
+    """Morph's t: 0.5 -> 1 -> 0 -> a value that differs from drag to drag (each release changes t)."""
+    slider = page.locator('[data-testid="pathSlider"]')
+    slider.scroll_into_view_if_needed()
+    box = slider.bounding_box()
+    y, mid, w = box["y"] + box["height"] / 2, box["x"] + box["width"] / 2, box["width"]
+    return [(mid, y), (box["x"] + w - 2, y), (box["x"] + 2, y), (mid + w * (0.1 + 0.07 * (k % 5)), y)]
+
+
 def pad_points(page, k: int) -> list[tuple[float, float]]:
     """From the centre to the four corners and back (a drag: nothing is pinned)."""
     pad = page.locator('[data-testid="latentPad"]')
@@ -122,10 +133,14 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--moves", type=int, default=240, help="mouse moves per drag")
     p.add_argument("--repeats", type=int, default=3, help="drags per scenario")
+    p.add_argument("--only", default="", help="run only the scenarios whose name contains this (case-insensitive)")
     args = p.parse_args()
     scenarios = [("Decode slider, mnist-2d (MLP)", "?model=mnist-2d", slider_points),
                  ("Decode slider, mnist-20d (conv)", "?model=mnist-20d", slider_points),
-                 ("Latent pad, mnist-2d (MLP)", "latent_map?model=mnist-2d", pad_points)]
+                 ("Latent pad, mnist-2d (MLP)", "latent_map?model=mnist-2d", pad_points),
+                 ("Morph t slider, mnist-2d (MLP)", "morph?model=mnist-2d", morph_points),
+                 ("Morph t slider, mnist-20d (conv)", "morph?model=mnist-20d", morph_points)]
+    scenarios = [s for s in scenarios if args.only.lower() in s[0].lower()]
     results = []
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         proc, url = start_app({"VAE_USER_MODELS": f"{tmp}/models", "VAE_JOBS_DIR": f"{tmp}/jobs"})

@@ -4,11 +4,12 @@ from __future__ import annotations
 import streamlit as st
 
 from services import validate
-from ui import inputs, renders, state, widgets
+from ui import inputs, present, renders, state, urlsync, widgets
 
 GRID_SIZES = (4, 6, 8, 10)
 SEED_MAX = 2**31 - 1
 SHOW_SCALE = 4  # nearest-neighbour upscaling of the mosaic, on screen and in the PNG
+ALL = "all"  # the class picker's extra option: one row per class
 
 widgets.require_entrypoint()
 st.header("Generate: new images from the prior")
@@ -26,16 +27,43 @@ rarely saw, giving more variety and more broken images.
 
 The **seed** fixes the random draws: the same seed, temperature and model always give the same
 grid, so you can share an interesting seed with the class.
+
+A **conditional** model also gets a class: $x = \text{decoder}(z, y)$. Pick the digit to draw,
+or **every class**: then each row is one class and each column one draw of $z$, the same $z$ in
+every row. Along a column the digit changes and the style (slant, thickness) stays: $z$ holds
+the style, the class says what to draw.
 """)
 
 cur = state.current()
 if cur is None:
     st.stop()
+link = urlsync.read("generate", urlsync.context(cur.entry.latent_dim, cur.num_classes), cur.entry.name)
+for param, key in (("seed", "generate_seed"), ("temp", "generate_temperature"), ("n", "generate_grid"),
+                   ("c", "generate_class")):
+    if param in link:  # a shared view: its values into the widgets, before they are drawn
+        st.session_state[key] = link[param]
+urlsync.copy_link("generate")
 
 
 def _next_seed() -> None:
     seed = validate.number(st.session_state.get("generate_seed"), 0, SEED_MAX, 0, integer=True)
     st.session_state["generate_seed"] = (seed + 1) % (SEED_MAX + 1)
+
+
+def _grid(seed: int, temperature: float, k: int) -> tuple[bytes, str, str, int | str | None]:
+    """The sample grid's PNG, its caption, a file-name part and the class drawn; a conditional
+    model draws the class picked (or one row per class: ``ALL``); None when unconditional."""
+    drawn = f"z ~ N(0, {temperature:.2f}² I), seed {seed}, decoded by {cur.entry.name}"
+    names = cur.class_names()
+    if not names:
+        return renders.samples(*cur.key, seed, temperature, k, SHOW_SCALE), f"{k * k} samples, {drawn}", "", None
+    label = inputs.class_picker("Class to draw", names, key="generate_class", extra={ALL: "every class"})
+    if label == ALL:
+        png = renders.class_samples(*cur.key, seed, temperature, k, len(names), SHOW_SCALE)
+        return png, (f"{k} samples per class, one row per class ({names[0]} at the top): {drawn}; each column "
+                     "is one z drawn as every class"), "-every-class", ALL
+    png = renders.samples(*cur.key, seed, temperature, k, SHOW_SCALE, label)
+    return png, f"{k * k} samples of class {names[label]}, {drawn}", f"-class{label}", label
 
 
 @st.fragment
@@ -46,14 +74,15 @@ def panel() -> None:
     temperature = inputs.slider("Temperature T", 0.1, 2.0, 1.0, step=0.05, key="generate_temperature", where=c2)
     k = inputs.selectbox("Grid size", GRID_SIZES, index=2, format_func=lambda s: f"{s} × {s}", key="generate_grid",
                          where=c3)
-    c4.button("New samples", on_click=_next_seed, icon=":material/casino:", use_container_width=True)
-
-    png = renders.samples(*cur.key, int(seed), float(temperature), int(k), SHOW_SCALE)
-    widgets.show_png(png, caption=f"{k * k} samples, z ~ N(0, {temperature:.2f}² I), seed {seed}, "
-                                   f"decoded by {cur.entry.name}")
+    c4.button("New samples", on_click=_next_seed, icon=":material/casino:", use_container_width=True,
+              key="generate_next")
+    present.shortcuts({"n": ("next seed", [present.button("generate_next")])}, "generate")
+    png, caption, suffix, label = _grid(int(seed), float(temperature), int(k))
+    urlsync.write("generate", {"seed": seed, "temp": temperature, "n": k, "c": label}, cur.entry.name)
+    widgets.show_png(png, caption=caption)
     st.download_button("Download grid as PNG", png,
-                       file_name=f"samples-{cur.entry.name}-seed{seed}-T{temperature:.2f}.png", mime="image/png",
-                       on_click="ignore", icon=":material/download:", key="generate_png")
+                       file_name=f"samples-{cur.entry.name}{suffix}-seed{seed}-T{temperature:.2f}.png",
+                       mime="image/png", on_click="ignore", icon=":material/download:", key="generate_png")
 
 
 panel()

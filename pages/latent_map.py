@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from services import validate
+from services import urlstate, validate
 from ui import fig_latent_map as fm
-from ui import fig_live, figures, inputs, live, renders, state, widgets
+from ui import fig_live, figures, inputs, live, renders, state, tsne_view, urlsync, widgets
 
 MAP_KEY = "latent_map_chart"
 SEL_KEY = "latent_map_selected"
@@ -45,7 +45,14 @@ marked on the map (★) and decoded by the server beside the pad.
 
 With **more than 2 latent dimensions** the map is a **PCA projection**: the two directions along
 which the codes vary most. The explained variance says how much of the spread the picture keeps;
-points that overlap here can be far apart in the full space.
+points that overlap here can be far apart in the full space. Or choose **t-SNE** (van der Maaten
+& Hinton 2008): it keeps each code's nearest neighbours near it, so clusters show more clearly,
+but distances between clusters mean little and no point of it stands for a code $z$, so the pad
+and the grid stay with PCA.
+
+A **conditional** model is told the class, by the encoder and the decoder: $z$ need not store
+it, so the classes overlap on the map instead of forming clusters; $z$ holds the style. The pad
+and the grid draw the class you pick.
 """)
 
 cur, data = state.require_model_and_data()
@@ -61,8 +68,10 @@ if len(enc["ids"]) < 2:
 plane = cur.plane()  # the 2-D plane drawn: z itself for D = 2, the PCA plane of the codes above
 model_key = str(cur.entry.path)
 points = state.plane_points(*cur.key, cur.entry.dataset)  # (N, 2)
+names = cur.class_names()  # [] for an unconditional model
 grid_box = plane.box(LOW, HIGH)
 pad_extent = fig_live.pad_extent(points, grid_box)  # the pad's square, as pad_payload draws it
+tsne_points = tsne_view.points(cur, enc) if tsne_view.chosen(D) else None  # (N, 2), or None for PCA
 
 
 def _selection() -> list[int]:
@@ -131,26 +140,57 @@ def _show_selection(pos: np.ndarray, n_selected: int) -> None:
         st.caption(f"In reading order: {', '.join(f'#{int(data.ids[i])}' for i in shown)}.")
 
 
+def _read_link() -> None:
+    """A shared view: its selection, pinned point and pad class into this session."""
+    link = urlsync.read("latent_map", urlsync.context(D, cur.num_classes, data.ids), cur.entry.name)
+    if "sel" in link:
+        st.session_state[SEL_KEY] = (model_key, link["sel"])
+    if "pin" in link:
+        _pin(link["pin"])
+    if "c" in link:
+        st.session_state["latent_pad_class"] = link["c"]
+    urlsync.copy_link("latent_map")
+
+
+def _write_link(pos: np.ndarray) -> None:
+    """This view into the URL: the selected images' ids, the pinned point, the pad's class."""
+    pinned = _pinned()
+    label = validate.choice(st.session_state.get("latent_pad_class"), range(len(names)), None) if names else None
+    urlsync.write("latent_map", {"sel": [int(data.ids[p]) for p in pos], "pin": pinned["plane"] if pinned else None,
+                                 "c": label}, cur.entry.name)
+    if len(pos) > urlstate.MAX_SELECTED:
+        st.caption(f"A link to this view carries the first {urlstate.MAX_SELECTED} of the selected images.")
+
+
 @st.fragment
 def map_panel() -> None:
     ids = _selection()
     pos = fm.positions_of(ids, data.ids.numpy())
-    overlays, focus_text = _focus(int(pos[0])) if len(pos) else ([], "")
-    pinned = _pinned()
-    if pinned is not None:
-        overlays = [*overlays, figures.marker_trace(np.asarray(pinned["plane"]), "pinned (latent pad)", symbol="star")]
+    _write_link(pos)
+    if tsne_points is not None:  # t-SNE: no ellipse, no pin, no grid box (nothing maps back to z)
+        overlays, focus_text = tsne_view.focus(tsne_points, pos, data.ids.numpy())
+        base = tsne_view.map_spec(cur, tsne_points, enc["ids"])
+        title, note = tsne_view.captions(D, len(tsne_points))
+    else:
+        overlays, focus_text = _focus(int(pos[0])) if len(pos) else ([], "")
+        pinned = _pinned()
+        if pinned is not None:
+            overlays = [*overlays, figures.marker_trace(np.asarray(pinned["plane"]), "pinned (latent pad)",
+                                                        symbol="star")]
+        base, title = state.map_spec(*cur.key, cur.entry.dataset, True), plane.title("test images")
+        note = fm.explained_text(plane.explained.tolist()) if plane.is_pca else ""
     # The title goes above the chart, not in it, where Plotly's toolbar would cover it.
-    fig = figures.with_overlays(state.map_spec(*cur.key, cur.entry.dataset, True), overlays)
+    fig = figures.with_overlays(base, overlays)
     left, right = st.columns([3, 2], gap="large")
     with left:
-        title = plane.title("test images")
         st.markdown(f"**{title}**")
+        kind = "-tsne" if tsne_points is not None else ""
         st.plotly_chart(fig, key=MAP_KEY, on_select=_on_select, selection_mode=("points", "box", "lasso"),
-                        alt=title)
-        st.caption(f"{len(points):,} points, one per test image. Data: {widgets.safe_text(data.source, 600)}. "
-                   "Dashed box: the area of the manifold grid below.")
-        if plane.is_pca:
-            st.caption(fm.explained_text(plane.explained.tolist()))
+                        alt=title, config=figures.png_config(f"latent-map{kind}-{cur.entry.name}"))
+        box = "" if tsne_points is not None else " Dashed box: the area of the manifold grid below."
+        st.caption(f"{len(points):,} points, one per test image. Data: {widgets.safe_text(data.source, 600)}.{box}")
+        if note:
+            st.caption(note)
     with right:
         st.subheader("Selected images")
         if not len(pos):
@@ -177,6 +217,7 @@ def _server_pad(reason: str, axes: tuple[str, str], extent: list[float]) -> None
 def pad_panel() -> None:
     """The latent pad (not a fragment: a pin reruns the page, so the map shows the new star)."""
     st.subheader("Latent pad: drag to decode, click to pin")
+    label = inputs.class_picker("Class to draw", names, key="latent_pad_class") if names else None
     axes = plane.axis_names
     background = state.pad_background(*cur.key, cur.entry.dataset, LOW, HIGH, PAD_POINTS)
     live_dec = live.live_decoder(cur)
@@ -185,7 +226,7 @@ def pad_panel() -> None:
     with left:
         if live_dec.ok:
             live.pad(live_dec, PAD_KEY, background, pinned["plane"] if pinned else None, _pin, basis=plane.basis,
-                     pad_size=340, image_size=196)
+                     pad_size=340, image_size=196, label=label)
             st.caption(f"{len(background['points']['x']):,} of the {len(points):,} test images drawn as dots; "
                        "the image beside the pad is decoded in your browser as you drag.")
         else:
@@ -196,7 +237,7 @@ def pad_panel() -> None:
                        "decoded here by the server.")
             return
         a, b = pinned["plane"]
-        png = renders.decoded(*cur.key, tuple(float(v) for v in pinned["z"]), 168)
+        png = renders.decoded(*cur.key, tuple(float(v) for v in pinned["z"]), 168, label)
         widgets.show_png(png, caption=f"pinned: {axes[0]} = {a:.2f}, {axes[1]} = {b:.2f}")
         if plane.is_pca:
             st.caption("On the PCA plane: z = mean code + a·PC1 + b·PC2.")
@@ -207,13 +248,20 @@ def pad_panel() -> None:
 def manifold_panel() -> None:
     st.subheader("Manifold: decode a grid over the map")
     n = inputs.slider("Grid size (n × n images)", 10, 25, 15, key=GRID_KEY)
-    png, values = renders.manifold(*cur.key, cur.entry.dataset, int(n), LOW, HIGH, 720)
+    label = inputs.class_picker("Class to draw", names, key="latent_grid_class") if names else None
+    png, values = renders.manifold(*cur.key, cur.entry.dataset, int(n), LOW, HIGH, 720, label)
     st.markdown(fm.manifold_text(plane, values))
     x, y = plane.axis_names
     caption = f"{x} grows left to right, {y} bottom to top; {n}×{n} images from one decoder call"
+    if label is not None:
+        caption += f", every one drawn as class {names[label]}"
     widgets.show_png(png, caption=caption)
 
 
+_read_link()
 map_panel()
-pad_panel()
-manifold_panel()
+if tsne_points is None:
+    pad_panel()
+    manifold_panel()
+else:
+    tsne_view.no_inverse_note()

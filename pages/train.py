@@ -7,17 +7,18 @@ from services import validate
 from services.jobs import ACTIVE, JobError
 from services.uploads import extract_upload
 from services.workspace import AccessError, Actor
-from ui import inputs, jobs_view, session, state, widgets
+from ui import inputs, jobs_view, session, state, urlsync, widgets
 from vae import settings
-from vae.config import ConfigError
+from vae.config import CONDITIONAL_ARCHS, ConfigError
 from vae.data.base import DatasetUnavailable
-from vae.registry import DATASETS
+from vae.registry import DATASETS, dataset_classes
 from vae.runspec import DataSpec, RunSpec
 
 ZIP = "upload a zip of images"
 
 widgets.require_entrypoint()
 st.header("Train a model")
+urlsync.plain_page("train", extra=("job",))
 widgets.explainer(r"""
 Training fits the encoder $q(z\mid x)$ and decoder $p(x\mid z)$ together by maximising the ELBO,
 i.e. minimising **reconstruction + β · KL** per image:
@@ -59,6 +60,21 @@ def _dataset_choice() -> tuple[str | None, dict]:
     return f"folder:{path}", {"channels": int(channels), "size": int(size)}
 
 
+ARCHS = {"mlp": "mlp", "conv": "conv", "cmlp": "mlp, class-conditional", "cconv": "conv, class-conditional"}
+
+
+def _with_classes(model: dict, dataset: str) -> dict:
+    """A class-conditional model is told its dataset's number of classes (registry datasets only:
+    a zip's classes are known once it is loaded, so the command line's --num-classes is the way)."""
+    if model["arch"] not in CONDITIONAL_ARCHS:
+        return model
+    classes = dataset_classes(dataset)
+    if classes is None:
+        raise ConfigError("A class-conditional model needs one of the listed datasets here; for a zip of "
+                          "images use the command line: python -m vae.train --arch cmlp --num-classes K.")
+    return {**model, "num_classes": classes}
+
+
 def _suggested_name() -> str:
     dataset = st.session_state.get("train_dataset", "mnist")
     base = "folder" if dataset == ZIP or dataset not in DATASETS else dataset
@@ -79,7 +95,7 @@ def _name_edited() -> None:
 def _settings() -> tuple[dict, dict]:
     """The model and training widgets: (model fields, training fields), each re-checked."""
     c1, c2, c3 = st.columns(3)
-    arch = inputs.selectbox("Architecture", ("mlp", "conv"), key="train_arch", where=c1)
+    arch = inputs.selectbox("Architecture", tuple(ARCHS), key="train_arch", where=c1, format_func=ARCHS.get)
     latent = inputs.number_input("Latent dimensions", 1, 128, 2, key="train_latent", on_change=_suggest_name,
                                  where=c2)
     beta = inputs.number_input("β (KL weight)", 0.0, 100.0, 1.0, step=0.5, key="train_beta", where=c3)
@@ -123,7 +139,7 @@ def _submit(actor: Actor, name: str, overwrite: bool, dataset: str | None, extra
         return
     try:
         data = DataSpec(name=dataset, allow_sample=True, **extra)
-        spec = RunSpec.create(data, model=model, train=train, threads=1, device="cpu")
+        spec = RunSpec.create(data, model=_with_classes(model, dataset), train=train, threads=1, device="cpu")
         job_id = reg.submit(name.strip(), spec, actor=actor, overwrite=overwrite)
     except (ConfigError, JobError, AccessError) as exc:
         st.error(validate.markdown_escape(str(exc)))

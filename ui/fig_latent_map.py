@@ -94,10 +94,11 @@ def manifold_text(plane: LatentPlane, values: np.ndarray) -> str:
 
 def map_figure(points: np.ndarray, labels: np.ndarray, ids: np.ndarray, classes: tuple[str, ...],
                axis_titles: tuple[str, str], title: str, grid_box: tuple[float, float, float, float] | None = None,
-               overlays: Sequence[go.Scatter] = ()) -> go.Figure:
+               overlays: Sequence[go.Scatter] = (), uirevision: str = "latent-map") -> go.Figure:
     """The latent map: :func:`figures.latent_scatter` of (N, 2) ``points`` plus a dashed
     rectangle (x0, x1, y0, y1) showing the area the manifold grid covers and ``overlays``
-    (e.g. a posterior ellipse) drawn on top. Starts in zoom mode, where a click selects a point."""
+    (e.g. a posterior ellipse) drawn on top. Starts in zoom mode, where a click selects a point.
+    ``uirevision``: Plotly keeps the zoom while it stays the same (another for another projection)."""
     fig = figures.latent_scatter(points, labels, ids, classes, axis_titles=axis_titles, title=title)
     if grid_box is not None:
         x0, x1, y0, y1 = grid_box
@@ -107,15 +108,16 @@ def map_figure(points: np.ndarray, labels: np.ndarray, ids: np.ndarray, classes:
         fig.add_trace(trace)
     # Streamlit turns click-to-select off while the drag mode is box or lasso, so start in zoom
     # mode: a click selects a point, a drag zooms, the toolbar switches to box or lasso select.
-    fig.update_layout(uirevision="latent-map", clickmode="event+select", dragmode="zoom")
+    fig.update_layout(uirevision=uirevision, clickmode="event+select", dragmode="zoom")
     return fig
 
 
 def map_spec(points: np.ndarray, labels: np.ndarray, ids: np.ndarray, classes: tuple[str, ...],
-             axis_titles: tuple[str, str], grid_box: tuple[float, float, float, float] | None = None) -> dict:
+             axis_titles: tuple[str, str], grid_box: tuple[float, float, float, float] | None = None,
+             uirevision: str = "latent-map") -> dict:
     """:func:`map_figure` without overlays as a plain spec dict, to build once per model and
     share: draw it with :func:`figures.with_overlays`."""
-    return map_figure(points, labels, ids, classes, axis_titles, "", grid_box=grid_box).to_dict()
+    return map_figure(points, labels, ids, classes, axis_titles, "", grid_box=grid_box, uirevision=uirevision).to_dict()
 
 
 def explained_text(explained: Sequence[float]) -> str:
@@ -124,3 +126,24 @@ def explained_text(explained: Sequence[float]) -> str:
     parts = [f"PC{i + 1} {r:.1f}%" for i, r in enumerate(ratios)]
     return (f"Explained variance of the latent means: {', '.join(parts)} "
             f"({sum(ratios):.1f}% together); the rest lies off this plane.")
+
+
+TSNE_AXES = ("t-SNE 1", "t-SNE 2")
+
+
+def tsne_title(latent_dim: int, n: int, what: str = "test images") -> str:
+    """'t-SNE map of the 20-D latent means of 10,000 test images'."""
+    return f"t-SNE map of the {latent_dim}-D latent means of {n:,} {what}"
+
+
+def tsne_caption(perplexity: float) -> str:
+    """What a t-SNE map shows and what it does not (van der Maaten & Hinton 2008)."""
+    return (f"t-SNE (perplexity {perplexity:g}) keeps each code's nearest neighbours near it: clusters are real, "
+            "but the distances between clusters, their sizes and the axes mean nothing, and no point of this map "
+            "stands for a code z (t-SNE has no inverse). Computed once per model and kept on disk.")
+
+
+def tsne_focus_text(name: str) -> str:
+    """The caption under a selection on the t-SNE map (no posterior ellipse there)."""
+    return (f"Marker: {name} on the t-SNE map. No posterior ellipse here: t-SNE places points, not regions, "
+            "so μ ± 2σ has no shape on this map; switch the projection to PCA to see it.")

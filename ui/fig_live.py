@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from vae import explore
+
 from . import figures
 
 
@@ -63,3 +65,29 @@ def pad_payload(points: np.ndarray, labels: np.ndarray, generator: torch.Generat
             "box": None if box is None else [float(v) for v in box], "axes": list(axes)}
     data["points_id"] = hashlib.sha1(json.dumps([pts, data["extent"], data["box"]]).encode()).hexdigest()[:12]
     return data
+
+
+def path_points(plane: Any, z0: torch.Tensor, z1: torch.Tensor, method: str, k: int = 32,
+                decimals: int = 4) -> dict[str, list]:
+    """The path z0 -> z1 (:func:`vae.explore.interpolate_at`, ``method`` "linear" or "spherical")
+    at ``k`` equally spaced t in [0, 1], projected onto ``plane`` (a :class:`vae.plane.LatentPlane`:
+    (K, D) codes -> (K, 2) coordinates): ``{"x": [...], "y": [...]}`` rounded to ``decimals``. The
+    first and last points are z0's and z1's coordinates; for D > 2 a slerp's projection is a curve."""
+    zs = explore.interpolate_at(z0, z1, torch.linspace(0, 1, max(int(k), 2)), method)
+    pts = np.round(plane.coords(zs).numpy().astype(np.float64), decimals)
+    return {"x": pts[:, 0].tolist(), "y": pts[:, 1].tolist()}
+
+
+def strip_marker_html(t: float, steps: int, tile: int, pad: int = 2) -> str:
+    """A thin bar under the morph's strip (:func:`ui.figures.grid` of ``steps`` tiles ``tile``
+    source px wide with ``pad`` px gutters, one row) with a ▲ under the point of the path at ``t``:
+    step k sits at t = k / (steps - 1), so the mark is at the centre of tile t (steps - 1) in
+    strip coordinates, as a percentage of the strip's width (the bar scales with the image)."""
+    width = steps * (tile + pad) + pad
+    x = pad + float(t) * (steps - 1) * (tile + pad) + tile / 2
+    left = 100.0 * x / width
+    return (f'<div class="vae-strip-marker" data-testid="stripMarker" data-t="{float(t):.4f}" '
+            f'style="position:relative;width:100%;max-width:{width * 2}px;height:14px" '
+            f'aria-label="t = {float(t):.2f} on the strip">'
+            f'<span style="position:absolute;left:{left:.3f}%;top:0;transform:translateX(-50%);'
+            f'font-size:12px;line-height:14px;color:#ff4b4b">\u25b2</span></div>')

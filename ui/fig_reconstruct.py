@@ -1,5 +1,5 @@
 """Pure figure builders for the Reconstruct page (no Streamlit): step thumbnails and the
--ELBO histogram with the image's score marked."""
+histogram of the test images' scores (anomaly score or -ELBO) with the image's score marked."""
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +20,15 @@ def step_image(arr: np.ndarray, size: int = 140) -> Image.Image:
 
 
 def elbo_histogram(reference: np.ndarray, value: float, percentile: float, bins: int = 60) -> go.Figure:
-    """Histogram of the reference (N,) -ELBOs with a vertical line at the image's ``value``.
+    """Histogram of the reference (N,) -ELBOs with a vertical line at the image's ``value``
+    (:func:`score_histogram` with the -ELBO's titles)."""
+    return score_histogram(reference, value, percentile, what="-ELBO", bins=bins)
+
+
+def score_histogram(reference: np.ndarray, value: float, percentile: float, what: str = "anomaly score",
+                    bins: int = 60) -> go.Figure:
+    """Histogram of the test images' (N,) scores (``what``, in nats) with a vertical line at the
+    image's ``value``.
 
     The x-axis stretches to include ``value`` even when it lies far outside the test set. Built
     as a finished spec (:class:`ui.figures.SpecFigure`): Plotly's own builders cost more than
@@ -29,12 +37,12 @@ def elbo_histogram(reference: np.ndarray, value: float, percentile: float, bins:
     lo, hi = float(min(ref.min(), value)), float(max(ref.max(), value))
     trace = {"type": "histogram", "x": ref, "name": "test images", "marker": {"color": figures.PALETTE[0]},
              "xbins": {"start": lo, "end": hi, "size": max((hi - lo) / bins, 1e-6)},
-             "hovertemplate": "-ELBO %{x}<br>%{y} images<extra></extra>"}
+             "hovertemplate": f"{what} %{{x}}<br>%{{y}} images<extra></extra>"}
     line = {"type": "line", "x0": value, "x1": value, "xref": "x", "y0": 0, "y1": 1, "yref": "paper",
             "line": {"color": "black", "width": 3}}
     note = {"x": value, "xref": "x", "y": 1, "yref": "paper", "yanchor": "bottom", "showarrow": False,
             "text": f"your image: {value:.1f} nats ({percentile:.1f} percentile)"}
-    layout = {"xaxis": {"title": {"text": "-ELBO (nats per image)"}}, "yaxis": {"title": {"text": "test images"}},
+    layout = {"xaxis": {"title": {"text": f"{what} (nats per image)"}}, "yaxis": {"title": {"text": "test images"}},
               "height": 300, "bargap": 0.02, "margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "showlegend": False,
               "shapes": [line], "annotations": [note], "template": figures.default_template()}
     return figures.SpecFigure({"data": [trace], "layout": layout})

@@ -82,3 +82,44 @@ def select_slider(label: str, options: Any = (), value: Any = None, format_func:
     opts = _options(options)
     out = _dg(where).select_slider(label, opts, value, format_func, **kwargs)
     return validate.choice(out, opts, value if value is not None else (opts[0] if len(opts) else None))
+
+
+def class_picker(label: str, classes: Sequence[str], *, key: str, default: int = 0,
+                 extra: dict[Any, str] | None = None, where: Any = None, **kwargs: Any) -> Any:
+    """The class a conditional model draws, as ``st.pills`` over ``classes`` (their names, e.g.
+    "0".."9"), plus the ``extra`` options ({value: label}, e.g. every class at once). Returns the
+    class index (or an ``extra`` value). Nothing chosen (which the widget's own UI cannot send:
+    a tampered browser) falls back to the last valid choice, else ``default``, with an error
+    saying so; a value kept from a model with other classes is dropped quietly."""
+    labels: dict[Any, str] = {**dict(enumerate(str(c) for c in classes)), **(extra or {})}
+    opts = list(labels)
+    held = st.session_state.get(key)
+    if held is not None and validate.choice(held, opts, None) is None:
+        del st.session_state[key]  # another model's class (a stale value), not this one's
+    dg = _dg(where)
+    kwargs.setdefault("wrap", True)  # ten digits fit on two rows in a narrow column
+    out = dg.pills(label, opts, selection_mode="single", default=None if key in st.session_state else opts[default],
+                   required=True, format_func=lambda o: labels[o] if validate.choice(o, opts, None) is not None
+                   else "?", key=key, **kwargs)
+    value = validate.choice(out, opts, None)
+    valid = f"_{key}_valid"
+    if value is None:
+        value = validate.choice(st.session_state.get(valid), opts, opts[default])
+        dg.error(f"No class chosen, or one this model does not know: drawing “{labels[value]}”.")
+    st.session_state[valid] = value
+    return value
+
+
+def multiselect(label: str, options: Any, default: Any = None, format_func: Callable[[Any], str] = str, *,
+                where: Any = None, max_selections: int | None = None, **kwargs: Any) -> list[Any]:
+    """``st.multiselect``; the value is a list of distinct ``options`` in the order chosen
+    (anything else a browser sends is dropped), at most ``max_selections`` long."""
+    opts = _options(options)
+    out = _dg(where).multiselect(label, opts, default, format_func, max_selections=max_selections, **kwargs)
+    chosen: list[Any] = []
+    missing = object()
+    for value in out if isinstance(out, list | tuple) else []:
+        option = validate.choice(value, opts, missing)
+        if option is not missing and option not in chosen:
+            chosen.append(option)
+    return chosen[:max_selections] if max_selections is not None else chosen

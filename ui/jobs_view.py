@@ -9,7 +9,7 @@ from services import catalog, validate
 from services.jobs import ACTIVE, JobError, JobRegistry, JobStatus
 from services.redact import redact_paths
 from services.workspace import AccessError, Actor
-from ui import fig_train, inputs, state
+from ui import fig_train, figures, inputs, state
 from vae import settings
 
 LABELS = {"queued": "queued (position {pos})", "running": "running", "stopping": "stopping…",
@@ -65,11 +65,14 @@ def _controls(reg: JobRegistry, job: JobStatus, who: Actor) -> None:
 def _curves(job: JobStatus) -> None:
     if job.steps:
         c1, c2 = st.columns(2)
-        c1.plotly_chart(fig_train.step_curve(job.steps, "recon", job.steps_per_epoch), key=f"rc_{job.id}")
-        c2.plotly_chart(fig_train.step_curve(job.steps, "kl", job.steps_per_epoch), key=f"kl_{job.id}")
+        c1.plotly_chart(fig_train.step_curve(job.steps, "recon", job.steps_per_epoch), key=f"rc_{job.id}",
+                        config=figures.png_config(f"train-recon-{job.id}"))
+        c2.plotly_chart(fig_train.step_curve(job.steps, "kl", job.steps_per_epoch), key=f"kl_{job.id}",
+                        config=figures.png_config(f"train-kl-{job.id}"))
     if job.epoch_log:
         c1, c2 = st.columns(2)
-        c1.plotly_chart(fig_train.epoch_curve(job.epoch_log), key=f"ep_{job.id}")
+        c1.plotly_chart(fig_train.epoch_curve(job.epoch_log), key=f"ep_{job.id}",
+                        config=figures.png_config(f"train-epochs-{job.id}"))
         last = job.epoch_log[-1]
         c2.image(f"{job.job_dir}/{last['image']}", output_format="PNG",
                  caption=f"epoch {last['epoch']}: test images, their reconstructions, prior samples")

@@ -4,14 +4,18 @@ Since Streamlit 1.49 a slider sends its value only when the thumb is released, s
 decoded in Python cannot follow a drag. Here the decoder runs in the browser: its weights are
 exported once per model version (:func:`services.export.export_decoder`: a layer spec and a
 float16 or float32 buffer) and ``ui/live_assets/decoder.js`` runs the forward pass on every input
-event. One component (``ui/live_assets/``: decoder.js, live.js, pad.js, mount.js and live.css, no
-build step) comes in three kinds:
+event. One component (``ui/live_assets/``: decoder.js, path.js, live.js, pad.js, path_view.js,
+mount.js and live.css, no build step) comes in four kinds:
 
 - :func:`view`: a canvas showing the decoded image of a channel's latent vector z;
 - :func:`sliders`: one range input per latent dim editing that z; the canvas redraws on every
   ``input`` event and the value reaches Python only on release, through ``on_release``;
 - :func:`pad`: a 2-D latent plane over the encoded points; dragging decodes under the cursor,
-  a click pins the point, through ``on_pin``.
+  a click pins the point, through ``on_pin``; optionally with the path between two codes
+  (:func:`path_overlay`) and a marker at the t of a path slider;
+- :func:`path`: Morph's t slider over the path between two codes, z_t computed (lerp or slerp,
+  as :func:`vae.explore.interpolate_at`) and decoded in the browser on every ``input`` event; t
+  reaches Python only on release, through ``on_release``.
 
 How the static parts travel depends on the server. Under ``streamlit run serve.py`` (the asset
 routes are mounted, :func:`services.assets.mounted`) they go over plain HTTP, cacheable for a
@@ -64,7 +68,7 @@ def _source(name: str) -> str:
     return (LIVE_DIR / name).read_text(encoding="utf-8")
 
 
-JS_FILES = ("decoder.js", "live.js", "pad.js", "mount.js")  # one ES module, in this order
+JS_FILES = ("decoder.js", "path.js", "live.js", "pad.js", "path_view.js", "mount.js")  # one ES module, in this order
 MODULE_JS = "\n".join(_source(name) for name in JS_FILES)
 MODULE_NAME = assets.publish(MODULE_JS.encode("utf-8"), ".js", assets.JS_TYPE, pinned=True)
 LOADER_JS = _source("loader.js").replace("__VAE_MODULE_URL__", json.dumps(assets.url(MODULE_NAME)))
@@ -170,11 +174,15 @@ def _on_failed(key: str, model_id: str) -> Callable[[], None]:
 
 
 def view(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, key: str, size: int = 336,
-         caption: str = "") -> None:
+         caption: str = "", label: int | None = None, labels: Sequence[int] | None = None) -> None:
     """A canvas with the decoded image of ``z`` (D,), redrawn in the browser whenever the
-    sliders of the same ``channel`` move; about ``size`` px wide, nearest-neighbour."""
+    sliders of the same ``channel`` move; about ``size`` px wide, nearest-neighbour. A
+    conditional model's decoder draws class ``label`` (a new label redraws the same z); with
+    ``labels``, the canvas is one row: z drawn as each of those classes, ``size`` px each."""
     data = {"kind": "view", "channel": channel, "model": live.model_id, "decoder": _decoder_field(live),
-            "z": [float(v) for v in z], "rev": int(rev), "size": int(size), "caption": caption}
+            "z": [float(v) for v in z], "rev": int(rev), "size": int(size), "caption": caption,
+            "label": None if label is None else int(label),
+            "labels": None if labels is None else [int(c) for c in labels]}
     _component(key=key, data=data, on_need_change=_on_need(str(live.model_id)),
                on_failed_change=_on_failed(key, str(live.model_id)))
 
@@ -195,17 +203,52 @@ def sliders(live: LiveDecoder, channel: str, z: Sequence[float], rev: int, dims:
 
 def pad(live: LiveDecoder, key: str, background: dict[str, Any], pinned: Sequence[float] | None,
         on_pin: Callable[[Any], None], basis: dict[str, list] | None = None, pad_size: int = 360,
-        image_size: int = 224) -> None:
+        image_size: int = 224, label: int | None = None, path: dict[str, Any] | None = None) -> None:
     """The latent pad: ``background`` from :func:`ui.fig_live.pad_payload`, the ``pinned``
     plane point or None, and ``basis`` ({"origin": (D,), "axes": [(D,), (D,)]}) mapping plane
     coordinates (a, b) to z = origin + a axes[0] + b axes[1] (None: z = (a, b)). ``on_pin``
     gets the clicked plane point as sent by the browser (anything: check it with
-    :func:`services.validate.plane_point` and the pad's extent)."""
+    :func:`services.validate.plane_point` and the pad's extent). A conditional model's decoder
+    draws class ``label`` under the cursor. ``path`` (optional, :func:`path_overlay`) draws the
+    path between two codes as a polyline, with a marker at the t of the path slider that shares
+    its channel, moving while that slider is dragged."""
     def pinned_now() -> None:
         on_pin((st.session_state.get(key) or {}).get("pin"))
 
     data = {"kind": "pad", "model": live.model_id, "decoder": _decoder_field(live), **background,
             "pinned": None if pinned is None else [float(v) for v in pinned], "basis": basis,
-            "pad_size": int(pad_size), "image_size": int(image_size)}
+            "pad_size": int(pad_size), "image_size": int(image_size), "label": None if label is None else int(label),
+            "path": path}
     _component(key=key, data=data, on_pin_change=pinned_now, on_need_change=_on_need(str(live.model_id)),
+               on_failed_change=_on_failed(key, str(live.model_id)))
+
+
+def path_overlay(channel: str, points: dict[str, list], z0: Sequence[float], z1: Sequence[float], method: str,
+                 t: float) -> dict[str, Any]:
+    """The ``path`` of :func:`pad`: the polyline ``points`` ({"x", "y"}: plane coordinates, from
+    :func:`ui.fig_live.path_points`), the ends z0, z1 (D,) and ``method``, so the marker at t is
+    the exact projection of z_t (through the pad's basis), and the ``channel`` of the path slider."""
+    return {"channel": channel, "x": [float(v) for v in points["x"]], "y": [float(v) for v in points["y"]],
+            "z0": [float(v) for v in z0], "z1": [float(v) for v in z1], "method": str(method), "t": float(t)}
+
+
+def path(live: LiveDecoder, key: str, z0: Sequence[float], z1: Sequence[float], method: str, t: float, rev: int,
+         on_release: Callable[[Any], None], label: int | None = None, channel: str = "path", size: int = 280,
+         caption: str = "decoded at t = {t}", slider_label: str = "t (0 = start, 1 = end)",
+         step: float = 0.01) -> None:
+    """The live path: a canvas with the decoded image of z_t on the path z0 -> z1 (D,) (``method``
+    "linear" or "spherical", computed in the browser as :func:`vae.explore.interpolate_at` does)
+    above one range input for t in [0, 1]. Every ``input`` event redraws the canvas (and moves the
+    marker of a :func:`pad` with the same ``channel``); t reaches Python only on release, through
+    ``on_release`` (anything: check it with :func:`services.validate.unit_fraction`). The browser
+    takes the server's ``t`` only when ``rev`` changes. ``caption``'s ``{t}`` is filled in with t
+    (2 decimals) as it moves. A conditional model's decoder draws class ``label``."""
+    def released() -> None:
+        on_release((st.session_state.get(key) or {}).get("t"))
+
+    data = {"kind": "path", "channel": channel, "model": live.model_id, "decoder": _decoder_field(live),
+            "z0": [float(v) for v in z0], "z1": [float(v) for v in z1], "method": str(method), "t": float(t),
+            "rev": int(rev), "size": int(size), "caption": caption, "slider_label": slider_label,
+            "step": float(step), "label": None if label is None else int(label)}
+    _component(key=key, data=data, on_t_change=released, on_need_change=_on_need(str(live.model_id)),
                on_failed_change=_on_failed(key, str(live.model_id)))

@@ -20,7 +20,7 @@ from services.jobs import JobRegistry
 from services.redact import redact_paths
 from services.workspace import Actor
 from ui import fig_latent_map, fig_live, inputs, session, warm, widgets
-from vae import explore, settings
+from vae import explore, ood, settings
 from vae.checkpoint import Checkpoint, CheckpointError, load
 from vae.data.base import DatasetUnavailable, ImageData
 from vae.plane import LatentPlane
@@ -100,6 +100,16 @@ def test_neg_elbos(path: str, mtime: float, dataset: str, limit: int = REFERENCE
     return explore.neg_elbo_dataset(model, load_data(dataset), generator(seed), limit=limit).numpy()
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def test_anomaly_scores(path: str, mtime: float, dataset: str, limit: int = REFERENCE_IMAGES,
+                        seed: int = 0) -> np.ndarray:
+    """(n,) anomaly scores (:func:`vae.ood.score`: −ELBO minus the image's own complexity) of the
+    same test images as :func:`test_neg_elbos`, from its cached −ELBOs; once per model version."""
+    model, data = load_checkpoint(path, mtime).model, load_data(dataset)
+    neg_elbos = test_neg_elbos(path, mtime, dataset, limit, seed)
+    return neg_elbos - ood.complexity(model, data.float_images(slice(0, len(neg_elbos)))).numpy()
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def _catalog(user_dir: str, workspace_id: str | None, has_own: bool,
              mtimes: tuple[float, ...]) -> tuple[list[ModelEntry], list[str]]:
@@ -153,6 +163,26 @@ class Current:
         """The Latent map's plane (:func:`latent_plane`); needs a latent dim of at least 2."""
         return latent_plane(str(self.entry.path), self.entry.mtime, self.entry.dataset)
 
+    @property
+    def num_classes(self) -> int:
+        """Classes a conditional model draws (its decoder takes one); 0 when unconditional."""
+        return int(getattr(self.ckpt.config, "num_classes", 0) or 0)
+
+    def class_names(self) -> list[str]:
+        """The names of the model's classes (the dataset's, e.g. "0".."9"; "class k" when the
+        dataset cannot be read or lists another number); [] for an unconditional model. Names
+        from an image folder (its subfolders) are escaped for Markdown."""
+        k = self.num_classes
+        if not k:
+            return []
+        try:
+            names = [str(c) for c in self.data().classes]
+        except DatasetUnavailable:
+            names = []
+        if self.entry.dataset.startswith("folder:"):
+            names = [widgets.safe_text(c, 40) for c in names]
+        return names if len(names) == k else [f"class {i}" for i in range(k)]
+
     def kl_per_dim(self) -> list[float]:
         """Mean KL per latent dimension on the test set: from metrics.json, else the last
         epoch's test evaluation, else zeros."""
@@ -201,6 +231,13 @@ def model_picker() -> ModelEntry | None:
     for line in problems:
         st.sidebar.warning(f"Skipped a model folder: {line}")
     return entries[paths.index(choice)]
+
+
+def current_name() -> str | None:
+    """The name of the session's model as :func:`current` resolves it, without loading it (for
+    links); None when there are no models."""
+    entries, _ = catalog()
+    return _resolve(entries).name if entries else None
 
 
 def current() -> Current | None:

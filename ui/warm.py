@@ -2,12 +2,13 @@
 
 For each model version (path, mtime) it loads the checkpoint, exports the decoder for the
 browser, encodes the test set, fits the Latent map's plane and the latent pad's background, and
-scores the reference −ELBOs behind Reconstruct's percentile: the same cached functions the pages
-call (:mod:`ui.state`, :mod:`ui.live`), so a page finds them done, or waits on the computation
-already under way instead of starting another. One background thread works through a queue:
-:func:`start` (serve.py's lifespan, when the server starts) queues the shipped models, the
-default one first; :func:`request` (the catalog, when it lists a model version not seen
-before) queues a new or retrained model. Nothing runs until :func:`start` was called, so a bare
+scores the reference −ELBOs and anomaly scores behind Reconstruct's percentile, and exports the
+encoder for Draw: the same cached
+functions the pages call (:mod:`ui.state`, :mod:`ui.live`), so a page finds them done, or waits
+on the computation already under way instead of starting another. One background thread works
+through a queue: :func:`start` (serve.py's lifespan, when the server starts) queues the shipped
+models, the default one first; :func:`request` (the catalog, when it lists a model version not
+seen before) queues a new or retrained model. Nothing runs until :func:`start` was called, so a bare
 ``streamlit run app.py`` and the tests stay lazy.
 """
 from __future__ import annotations
@@ -20,9 +21,10 @@ import time
 
 from streamlit.logger import get_logger
 
+from services import export
 from services.catalog import DEFAULT_MODEL, list_models
 
-from . import live, state
+from . import draw, live, state
 
 NICE = 10  # the warm-up thread yields the CPU to students' requests
 _LOG = get_logger(__name__)  # Streamlit's logger: its format and --logger.level
@@ -76,6 +78,8 @@ def warm_model(path: str, mtime: float, dataset: str, latent_dim: int) -> None:
     if latent_dim >= 2:
         state.pad_background(path, mtime, dataset, state.MAP_LOW, state.MAP_HIGH, state.PAD_POINTS)
     state.test_neg_elbos(path, mtime, dataset)
+    state.test_anomaly_scores(path, mtime, dataset)
+    draw.exported_encoder(path, mtime, export.MAX_PARAMS)  # Draw's in-browser encoder (50-80 ms)
 
 
 def _work() -> None:

@@ -11,9 +11,18 @@ import pytest
 from app_helpers import image_urls, open_app, shown
 from PIL import Image
 
+from services import export
+
 
 def _app(model="mnist-2d"):
     return open_app(model, "pages/morph.py")
+
+
+@pytest.fixture
+def server_t(monkeypatch) -> None:
+    """The image at t decoded on the server under a Streamlit slider, as when the decoder cannot
+    run in the browser (the live path, the default, is tested in test_morph_live.py)."""
+    monkeypatch.setattr(export, "MAX_PARAMS", 1000)
 
 
 def _strip(at) -> str:
@@ -35,7 +44,7 @@ def _png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def test_morph_page_shows_endpoints_strip_and_image_at_t():
+def test_morph_page_shows_endpoints_strip_and_image_at_t(server_t):
     at = _app()
     assert at.header[0].value.startswith("Morph")
     assert not at.error
@@ -69,7 +78,7 @@ def test_method_changes_the_strip_on_a_higher_dimensional_model():
     assert "Spherical (slerp)" in _image_captions(at)[1]
 
 
-def test_slider_over_t_changes_the_large_image_only():
+def test_slider_over_t_changes_the_large_image_only(server_t):
     at = _app()
     before = image_urls(at)
     at.slider(key="morph_t").set_value(0.1).run()
@@ -139,7 +148,7 @@ def test_bad_upload_shows_a_specific_error():
     assert len(image_urls(at)) == 0, "no morph without both endpoints"
 
 
-def test_good_upload_is_prepared_and_morphed():
+def test_good_upload_is_prepared_and_morphed(server_t):
     at = _app()
     _radio(at, "b_source").set_value("Upload").run()
     digit = np.full((120, 90), 255, np.uint8)  # a dark bar on white paper, like a scanned "1"

@@ -70,14 +70,17 @@ def _try_test_image(at, index: int = 0):
 
 
 def _assert_result(at) -> tuple[float, float]:
-    """The reconstruction and both scores are shown; returns (-ELBO, percentile)."""
+    """The reconstruction, −ELBO and the anomaly score with its percentile are shown; returns
+    (anomaly score, percentile)."""
     assert not at.error, [e.value for e in at.error]
     caps = _captions(at)
     assert caps[-2:] == ["model input", "reconstruction"]
     metrics = _metrics(at)
-    score, pct = float(metrics["−ELBO (nats)"]), float(metrics["Anomaly score (percentile)"])
-    assert score > 0 and 0 <= pct <= 100
-    assert any(f"Higher than {pct:.1f}% of 2000 test images" in c.value for c in at.caption)
+    assert list(metrics) == ["−ELBO (nats)", "Anomaly score (nats)", "Anomaly score (percentile)"]
+    neg_elbo, score = float(metrics["−ELBO (nats)"]), float(metrics["Anomaly score (nats)"])
+    pct = float(metrics["Anomaly score (percentile)"])
+    assert neg_elbo > 0 and 0 <= score <= neg_elbo + 0.05 and 0 <= pct <= 100
+    assert any(f"Higher than {pct:.1f}% of 2000 test images' anomaly scores" in c.value for c in at.caption)
     return score, pct
 
 
@@ -85,7 +88,8 @@ def test_page_opens_asking_for_a_file():
     at = _app()
     assert at.header[0].value.startswith("Reconstruct")
     assert at.expander[0].label == "What am I seeing?"
-    assert "−ELBO" in at.expander[0].markdown[0].value and "percentile" in at.expander[0].markdown[0].value
+    note = at.expander[0].markdown[0].value
+    assert "−ELBO" in note and "percentile" in note and "anomaly score" in note and "Nalisnick" in note
     assert at.file_uploader(key="recon_upload").allowed_type == [".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"]
     assert "Upload an image" in at.info[0].value
     assert not at.metric and not at.error
@@ -96,8 +100,9 @@ def test_try_a_test_image_shows_steps_reconstruction_and_scores():
     assert _captions(at)[:5] == MNIST_STEPS
     score, pct = _assert_result(at)
     assert any(c.value.startswith("Input: test image #") for c in at.caption)
-    chart = json.loads(at.get("plotly_chart")[0].proto.spec)  # the -ELBO histogram
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)  # the anomaly scores' histogram
     assert chart["layout"]["shapes"][0]["x0"] == pytest.approx(score, abs=0.05)
+    assert chart["layout"]["xaxis"]["title"]["text"] == "anomaly score (nats per image)"
     # 2-D model: the image is marked on the latent map
     latent_map = json.loads(at.get("plotly_chart")[1].proto.spec)
     assert "your image" in [t.get("name") for t in latent_map["data"]]
@@ -183,7 +188,7 @@ def test_default_style_follows_the_dataset(model, dataset, style):
     at = _try_test_image(_app(model), 1)
     assert at.selectbox(key=f"recon_style_{dataset}").value == style
     _assert_result(at)
-    assert len(at.get("plotly_chart")) == 2  # the -ELBO histogram and the latent map, for any D >= 2
+    assert len(at.get("plotly_chart")) == 2  # the scores' histogram and the latent map, for any D >= 2
 
 
 def _map(at) -> tuple[dict[str, dict], dict]:
@@ -236,7 +241,7 @@ def test_a_1d_model_says_why_there_is_no_map(tmp_path):
     at = _try_test_image(_app("tiny-1d"), 0)
     _assert_result(at)
     assert any(s.value == "Where it lands on the latent map" for s in at.subheader)
-    assert len(at.get("plotly_chart")) == 1  # the -ELBO histogram only
+    assert len(at.get("plotly_chart")) == 1  # the scores' histogram only
     assert any(c.value.startswith("No latent map for this model: it has 1 latent dimension") for c in at.caption)
 
 

@@ -90,3 +90,17 @@ def test_with_the_ray_backend_the_train_page_is_the_same(monkeypatch):
     at = _train_page()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.selectbox(key="train_dataset").value == "mnist"
+
+
+def test_a_class_conditional_model_is_told_its_datasets_classes(tmp_path):
+    at = _train_page()
+    at.selectbox(key="train_dataset").set_value("shapes").run()
+    at.selectbox(key="train_arch").set_value("cmlp").run()
+    at.number_input(key="train_epochs").set_value(1)
+    at.text_input(key="train_name").set_value("tiny-cond-shapes")
+    _start(at)
+    assert not at.error, [e.value for e in at.error]
+    job = at.query_params["job"]
+    job_id = job[0] if isinstance(job, list) else job
+    spec = RunSpec.from_json((tmp_path / "jobs" / job_id / "spec.json").read_text())
+    assert (spec.model.arch, spec.model.num_classes) == ("cmlp", 3)  # shapes: square, ellipse, heart

@@ -40,8 +40,10 @@ def test_upload_a_digit_then_a_bad_file(page, app_url, tmp_path):
     for step in ("uploaded", "grayscale", "inverted (light background)", "cropped to content", "fit into 20x20",
                  "centred by mass in 28x28", "model input", "reconstruction"):
         assert step in captions, (step, captions)
-    metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
-    assert len(metrics) == 2 and float(metrics[0]) > 0 and 0 <= float(metrics[1]) <= 100
+    labels = page.locator('[data-testid="stMetricLabel"]').all_inner_texts()
+    assert labels == ["−ELBO (nats)", "Anomaly score (nats)", "Anomaly score (percentile)"]
+    neg_elbo, score, pct = (float(v) for v in page.locator('[data-testid="stMetricValue"]').all_inner_texts())
+    assert neg_elbo > 0 and 0 <= score <= neg_elbo and 0 <= pct <= 100
     expect(page.get_by_text("Where it lands on the latent map")).to_be_visible()
     page.wait_for_function(HAS_TRACES, arg=["your image", "posterior ±2σ"])  # the map really drew them
     assert page.locator('[data-testid="stException"]').count() == 0

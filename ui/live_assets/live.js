@@ -1,14 +1,19 @@
 /* VAE Latent Lab: the live-decoding component (st.components.v2), mounted by ui/live.py.
  *
- * ui/live.py joins decoder.js, this file, pad.js and mount.js, in that order, into one ES
+ * ui/live.py joins decoder.js, path.js, this file, pad.js, path_view.js and mount.js, in that order, into one ES
  * module: inlined into the component, or (under serve.py) served over HTTP and imported by
- * loader.js. It serves three kinds of instance, picked by data.kind:
- *   "view"    a canvas showing the decoded image of a channel's latent vector z;
+ * loader.js. It serves four kinds of instance, picked by data.kind:
+ *   "view"    a canvas showing the decoded image of a channel's latent vector z (a conditional
+ *             model's decoder draws it as class data.label; a new label redraws the same z), or
+ *             with data.labels, one row of images: z drawn as each of those classes;
  *   "sliders" one range input per latent dim; every `input` event updates the channel's z and
  *             redraws its views at once (no server round trip), and the value goes to Python
  *             only on release (`change`: setStateValue("z", z));
  *   "pad"     a 2-D latent plane with the encoded test points (pad.js): dragging decodes under
- *             the cursor, a click (or Enter) pins the point (setTriggerValue("pin", [a, b])).
+ *             the cursor, a click (or Enter) pins the point (setTriggerValue("pin", [a, b]));
+ *             with data.path, the path between two codes and a marker at its t (path_view.js);
+ *   "path"    Morph's t slider (path_view.js): z_t on the path z0 -> z1 (path.js) decoded on
+ *             every `input` event, t sent only on release (setStateValue("t", t)).
  * Decoders are kept by model id for the page's lifetime, so the weights cross the wire once:
  * inline in data.decoder.weights (base64), or, under serve.py, fetched from data.decoder.url
  * (then cached by the browser); an instance that lacks them asks Python again
@@ -63,6 +68,11 @@ function painted(t0) {
     p.pending.length = 0;
     p.scheduled = false;
   });
+}
+
+function classOf(data) {
+  /* The class a conditional decoder draws (data.label, a class index), or null (unconditional). */
+  return Number.isInteger(data.label) && data.label >= 0 ? data.label : null;
 }
 
 function el(tag, cls, testid) {
@@ -162,32 +172,48 @@ function join(name, member, data, fresh) {
   return ch;
 }
 
+const GUTTER = 2;  // source pixels between the images of a row, in ui/figures.grid's grey
+
 class Painter {
-  /* Draws C*H*W pixel means on a canvas, nearest-neighbour upscaled by a whole factor. */
+  /* Draws C*H*W pixel means on a canvas, nearest-neighbour upscaled by a whole factor: one
+   * image, or a row of n (put() each, then blit()). */
   constructor(canvas) {
     this.canvas = canvas;
     this.off = document.createElement("canvas");
     this.shape = null;
   }
 
-  setShape(shape, size) {
+  setShape(shape, size, n = 1) {
     const [, H, W] = shape, k = Math.max(1, Math.floor(size / Math.max(H, W)));
-    if (this.shape && this.shape.join() === shape.join() && this.k === k) return;
+    if (this.shape && this.shape.join() === shape.join() && this.k === k && this.n === n) return;
     this.shape = shape.slice();
     this.k = k;
-    this.canvas.width = W * k;
+    this.n = n;
+    const width = n * W + (n - 1) * GUTTER;
+    this.canvas.width = width * k;
     this.canvas.height = H * k;
-    this.off.width = W;
+    this.off.width = width;
     this.off.height = H;
-    this.image = this.off.getContext("2d").createImageData(W, H);
+    const ctx = this.off.getContext("2d");
+    ctx.fillStyle = "rgb(64, 64, 64)";
+    ctx.fillRect(0, 0, width, H);
+    this.image = ctx.createImageData(W, H);
   }
 
-  paint(img) {
+  put(img, i = 0) {
     vaeToRGBA(img, this.shape, this.image.data);
-    this.off.getContext("2d").putImageData(this.image, 0, 0);
+    this.off.getContext("2d").putImageData(this.image, i * (this.shape[2] + GUTTER), 0);
+  }
+
+  blit() {
     const ctx = this.canvas.getContext("2d");
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this.off, 0, 0, this.canvas.width, this.canvas.height);
+  }
+
+  paint(img) {
+    this.put(img, 0);
+    this.blit();
   }
 }
 
@@ -247,8 +273,11 @@ class View extends Base {
     this.api = api;
     this.caption.textContent = data.caption || "";
     this.canvas.setAttribute("aria-label", data.caption || "decoded image");
+    this.label = classOf(data);
+    this.row = Array.isArray(data.labels) ? data.labels.filter((c) => Number.isInteger(c) && c >= 0) : null;
     this.dec = resolveDecoder(this, data);
-    if (this.dec) this.painter.setShape(this.dec.shape, data.size || 336);
+    if (this.dec) this.painter.setShape(this.dec.shape, data.size || 336, this.row ? this.row.length : 1);
+    if (this.row) Object.assign(this.canvas.style, {maxWidth: "100%", height: "auto"});  // a row fits its column
     this.channel = join(data.channel, this, data, fresh);
     this.render();
   }
@@ -256,7 +285,13 @@ class View extends Base {
   render(t0) {
     if (!this.dec || !this.channel || !this.channel.z || this.channel.z.length !== this.dec.latentDim) return;
     const t = performance.now();
-    this.painter.paint(this.dec.decode(this.channel.z));
+    if (this.row) {
+      this.row.forEach((c, i) => this.painter.put(this.dec.decode(this.channel.z, c), i));
+      this.painter.blit();
+    } else {
+      this.painter.paint(this.dec.decode(this.channel.z, this.label));
+      for (const m of this.channel.members) if (m.mirror) m.mirror(this.canvas);
+    }
     record(probe().decodeMs, performance.now() - t);
     if (t0 !== undefined) painted(t0);
   }
@@ -268,6 +303,25 @@ class Sliders extends Base {
     this.rows = [];
     this.signature = null;
     this.pointerT = null;
+    // Phones: a small copy of the channel's image, stuck to the top of the screen above the
+    // slider rows (live.css), so a finger dragging a slider far down still sees the picture.
+    this.mini = el("canvas", "live-mini", "liveMini");
+    this.narrow = window.matchMedia("(max-width: 640px)");
+    this.narrow.addEventListener("change", () => this.mirrorChannel());
+  }
+
+  mirror(src) {
+    if (!this.narrow.matches || !src.width) return;
+    if (this.mini.width !== src.width || this.mini.height !== src.height) {
+      this.mini.width = src.width;
+      this.mini.height = src.height;
+    }
+    this.mini.getContext("2d").drawImage(src, 0, 0);
+  }
+
+  mirrorChannel() {
+    if (!this.channel) return;
+    for (const m of this.channel.members) if (m instanceof View && !m.row && m.canvas.width) this.mirror(m.canvas);
   }
 
   update(data, api, fresh) {
@@ -279,10 +333,11 @@ class Sliders extends Base {
     }
     this.channel = join(data.channel, this, data, fresh);
     this.render();
+    this.mirrorChannel();
   }
 
   build(data) {
-    this.root.replaceChildren();
+    this.root.replaceChildren(this.mini);
     this.rows = data.dims.map(({dim, label, note}) => {
       const row = el("div", "live-row");
       const id = `live-z${dim}-${Math.random().toString(36).slice(2, 8)}`;

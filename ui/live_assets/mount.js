@@ -2,7 +2,7 @@
  * Streamlit calls it on mount and again whenever the data changes, with the same parentElement:
  * the instance for that element is kept and updated, and removed on unmount. */
 
-const KINDS = {view: View, sliders: Sliders, pad: Pad};
+const KINDS = {view: View, sliders: Sliders, pad: Pad, path: PathView};
 
 export default function (component) {
   const {data, parentElement, setStateValue, setTriggerValue} = component;

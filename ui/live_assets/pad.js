@@ -4,6 +4,8 @@
  * Dragging moves a cursor and decodes under it on every pointer event; a click (pointer down
  * and up without moving 5 px) or Enter pins the point: setTriggerValue("pin", [a, b]).
  * Plane coordinates map to z by data.basis (origin + a axes[0] + b axes[1]; none: z = (a, b)).
+ * A conditional model's decoder draws class data.label there; a new label redraws the cursor's z.
+ * With data.path (path_view.js) it also shows the path between two codes and a marker at its t.
  */
 
 const PAD_HINT = "Drag to decode under the cursor \u00b7 click (or Enter) to pin the point";
@@ -36,8 +38,10 @@ class Pad extends Base {
     const modelChanged = this.data && this.data.model !== data.model;
     const old = this.data;
     this.data = data;
+    this.label = classOf(data);
     this.dec = resolveDecoder(this, data);
     if (this.dec) this.painter.setShape(this.dec.shape, data.image_size || 224);
+    padJoinPath(this, data);  // path_view.js: data.path, the path between two codes (or none)
     this.plane.setAttribute("aria-label", `latent plane ${data.axes[0]} by ${data.axes[1]}: ${PAD_HINT}`);
     if (!old || old.points_id !== data.points_id || old.pad_size !== data.pad_size) this.drawBackground();
     if (fresh || modelChanged || !this.cursor) {
@@ -111,6 +115,7 @@ class Pad extends Base {
     ctx.drawImage(this.bg, 0, 0);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const ink = getComputedStyle(this.root).getPropertyValue("--st-text-color").trim() || "#31333f";
+    padDrawPath(this, ctx, ink);  // path_view.js: nothing without data.path
     if (this.data.pinned) {
       const [px, py] = this.toPixel(...this.data.pinned);
       ctx.strokeStyle = "#ffffff"; ctx.lineWidth = 4;
@@ -133,7 +138,7 @@ class Pad extends Base {
     const z = this.latent(...this.cursor);
     if (z.length !== this.dec.latentDim) return;
     const t = performance.now();
-    this.painter.paint(this.dec.decode(z));
+    this.painter.paint(this.dec.decode(z, this.label));
     record(probe().decodeMs, performance.now() - t);
     if (t0 !== undefined) painted(t0);
   }
