@@ -1,5 +1,6 @@
 """The Reconstruct page's library parts: ELBO terms, batched test-set -ELBO, the percentile
-anomaly score, and the pure figure builders in ui/fig_reconstruct.py."""
+rank behind the anomaly percentile, and the pure figure builders in ui/fig_reconstruct.py
+(the anomaly score itself: tests/unit/test_ood.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -77,3 +78,14 @@ def test_elbo_histogram_marks_the_value_even_outside_the_range():
     line = fig.layout.shapes[0]
     assert line.x0 == line.x1 == 400.0
     assert "400.0 nats (100.0 percentile)" in fig.layout.annotations[0].text
+
+
+def test_score_histogram_names_its_score():
+    ref = np.random.default_rng(1).normal(30, 5, 200)
+    fig = go.Figure(fig_reconstruct.score_histogram(ref, 12.5, 0.5).to_dict())
+    assert fig.layout.xaxis.title.text == "anomaly score (nats per image)"
+    assert fig.data[0].hovertemplate.startswith("anomaly score %{x}")
+    assert fig.layout.shapes[0].x0 == 12.5 and fig.data[0].xbins.start <= 12.5
+    assert "12.5 nats (0.5 percentile)" in fig.layout.annotations[0].text
+    assert go.Figure(fig_reconstruct.elbo_histogram(ref, 12.5, 0.5).to_dict()).layout.xaxis.title.text == \
+        "-ELBO (nats per image)"

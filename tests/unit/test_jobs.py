@@ -4,7 +4,7 @@ import dataclasses
 import time
 
 import pytest
-from job_helpers import wait
+from job_helpers import resume_settled, wait
 
 from services import worker
 from services.events import Epoch, Failed, Started, Step, parse_line
@@ -94,7 +94,7 @@ def test_queue_positions_stop_and_resume(reg, tmp_path):
     assert 0 < stopped_at < 30 * st.steps_per_epoch
     wait(reg, second, ("done",))  # the queued job ran once the first stopped
     target = st.epoch  # finish the epoch it was in
-    reg.resume(first, epochs=target)
+    resume_settled(reg, first, target)
     job_dir = tmp_path / "jobs" / first
     stored = RunSpec.from_json((job_dir / "spec.json").read_text())
     assert stored.resume == str(job_dir / "checkpoint") and stored.train.epochs == target

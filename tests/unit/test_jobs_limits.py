@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from job_helpers import wait
+from job_helpers import resume_settled, wait
 
 from services import worker
 from services.events import Started, Stopped, parse_line
@@ -205,7 +205,7 @@ def test_the_time_limit_stops_a_job_which_can_then_resume(tmp_path, uploads):
         stopped = [e for e in _events(tmp_path / "jobs" / job) if isinstance(e, Stopped)]
         assert len(stopped) == 1 and stopped[0].reason == "time limit of 1 s reached"
         reg.limits = dataclasses.replace(limits, job_time_limit_s=0)
-        reg.resume(job, stopped[0].epoch + 1, A)  # finish the epoch it was in
+        resume_settled(reg, job, stopped[0].epoch + 1, A)  # finish the epoch it was in
         st = wait(reg, job, ("stopped", "done", "failed"))
         assert st.state == "done", st.error
     finally:

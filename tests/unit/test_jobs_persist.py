@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from job_helpers import resume_settled
 
 from services.events import Started, Stopped, parse_line
 from services.joblocks import lock_path
@@ -93,7 +94,7 @@ def test_a_clean_shutdown_stops_workers_so_their_jobs_resume(tmp_path):
         stopped = [e for e in events(tmp_path, job) if isinstance(e, Stopped)]
         assert len(stopped) == 1 and stopped[0].reason == "the server shut down" and stopped[0].step == st.step
         target = stopped[0].epoch + 1  # finish the epoch it was in
-        second.resume(job, target)
+        resume_settled(second, job, target)
         assert second.status(job).spec.resume == str(tmp_path / "jobs" / job / "checkpoint")
         wait_for(lambda: second.status(job).state in ("done", "failed"), "the resumed job to finish")
         st = second.status(job)

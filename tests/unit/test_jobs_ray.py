@@ -5,6 +5,7 @@ optional: requirements-ray.txt) unless VAE_REQUIRE_RAY is set, as in CI."""
 import importlib.util
 
 import pytest
+from job_helpers import resume_settled
 
 from services.events import Started, Stopped
 from services.jobstore import JobStatus
@@ -58,7 +59,7 @@ def test_jobs_run_stop_and_resume_on_a_ray_cluster(head, tmp_path):
         stopped = [e for e in events(tmp_path, long) if isinstance(e, Stopped)]
         assert len(stopped) == 1 and stopped[0].reason is None  # the user asked
         assert ray_status(head, long, tmp_path).endswith("SUCCEEDED")  # it saved and ended cleanly
-        reg.resume(long, stopped[0].epoch + 1, A)
+        resume_settled(reg, long, stopped[0].epoch + 1, A)
         st = finished(reg, long, tmp_path)
         assert st.state == "done", st.error
         starts = [e for e in events(tmp_path, long) if isinstance(e, Started)]

@@ -2,6 +2,7 @@
 resume a job another started, the queue and its limit are the folder's, and a replica that dies
 leaves its workers to the others."""
 import pytest
+from job_helpers import resume_settled
 
 from services.joblocks import lock_path
 from services.jobs import JobError
@@ -28,7 +29,7 @@ def test_a_job_started_on_one_replica_is_stopped_and_resumed_on_the_other(replic
     stopped_at = two.status(job).step
     wait_for(lambda: record(tmp_path, job)["state"] == "stopped", "the end recorded (by replica one, which watches it)")
     assert record(tmp_path, job)["worker"] is None
-    two.resume(job, two.status(job).epoch + 1, A)  # finish the epoch it was in, started by replica two
+    resume_settled(two, job, two.status(job).epoch + 1, A)  # finish the epoch it was in, started by replica two
     assert record(tmp_path, job)["server"] != one._mark.token
     wait_for(lambda: one.status(job).state in ("done", "failed"), "replica one to see the resumed job end")
     st = one.status(job)

@@ -7,7 +7,8 @@ import torch
 from services.catalog import SHIPPED_DIR, list_models
 from vae import explore, load, load_dataset
 
-EXPECTED = {"mnist-2d": ("mnist", 2), "mnist-20d": ("mnist", 20), "fashion-2d": ("fashion-mnist", 2),
+EXPECTED = {"mnist-2d": ("mnist", 2), "mnist-20d": ("mnist", 20), "mnist-cond-2d": ("mnist", 2),
+            "mnist-10d-beta4": ("mnist", 10), "fashion-2d": ("fashion-mnist", 2),
             "fashion-16d": ("fashion-mnist", 16), "shapes": ("shapes", None)}
 CARD_METRICS = ("neg_elbo", "recon", "kl", "active_units", "iwae_nll", "iwae_k", "kl_per_dim")
 
@@ -44,13 +45,14 @@ def test_reconstructs_its_own_sample_better_than_noise(name, tmp_path):
     # offline: the shipped sample (a data dir with nothing in it), or generated shapes
     data = load_dataset(ckpt.dataset, "test", data_dir=tmp_path, download=False)
     x = data.float_images(slice(0, 500))
+    y = data.labels[:500] if ckpt.model.num_classes else None  # a class-conditional model: the true classes
     noise = torch.rand(x.shape, generator=torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(0)
-    real = explore.neg_elbo(ckpt.model, x, g).mean()
-    fake = explore.neg_elbo(ckpt.model, noise, g).mean()
+    real = explore.neg_elbo(ckpt.model, x, g, labels=y).mean()
+    fake = explore.neg_elbo(ckpt.model, noise, g, labels=y).mean()
     assert real < 0.5 * fake, (real, fake)
-    err_real = (explore.reconstruct(ckpt.model, x) - x).pow(2).mean()
-    err_noise = (explore.reconstruct(ckpt.model, noise) - noise).pow(2).mean()
+    err_real = (explore.reconstruct(ckpt.model, x, labels=y) - x).pow(2).mean()
+    err_noise = (explore.reconstruct(ckpt.model, noise, labels=y) - noise).pow(2).mean()
     assert err_real < 0.5 * err_noise
 
 
