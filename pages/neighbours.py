@@ -6,10 +6,10 @@ import numpy as np
 import streamlit as st
 import torch
 
-from services import preprocess
+from services import preprocess, validate
 from ui import fig_latent_map as fm
 from ui import fig_neighbours as fn
-from ui import inputs, renders, state, urlsync, widgets
+from ui import inputs, live, renders, state, urlsync, widgets
 from vae import explore
 from vae import neighbours as nb
 
@@ -286,6 +286,29 @@ def vector_panel(q: dict) -> tuple[np.ndarray, str, int | None] | None:
     return v, desc, label
 
 
+LIVE_S_KEY = "nb_live_strength"
+
+
+def _release_s(value: object) -> None:
+    """The live strength slider was let go at ``value`` (t in [0, 1], re-checked): the strength slider follows."""
+    t = validate.unit_fraction(value)
+    if t is not None:
+        st.session_state["nb_strength"] = round(S_LOW + t * (S_HIGH - S_LOW), 1)
+
+
+def _live_strength(z0: torch.Tensor, v: np.ndarray, s: float, label: int | None) -> None:
+    """z + s·v for s from S_LOW to S_HIGH as a live path (decoded in the browser while dragged)."""
+    dec = live.live_decoder(cur)
+    if not dec.ok:
+        return
+    vec = torch.from_numpy(v).to(torch.float32)
+    ends = [(z0 + S_LOW * vec).tolist(), (z0 + S_HIGH * vec).tolist()]
+    rev = abs(hash((round(float(s), 3), tuple(ends[0]), tuple(ends[1])))) % 2**31
+    live.path(dec, LIVE_S_KEY, ends[0], ends[1], "linear", (float(s) - S_LOW) / (S_HIGH - S_LOW), rev, _release_s,
+              label=label, channel="nb", size=196, slider_label="Drag the strength: decoded in your browser",
+              caption=f"z + s·v, {{t}} of the way from s = {S_LOW:g} to s = +{S_HIGH:g}")
+
+
 @st.fragment
 def strength_panel(q: dict, v: np.ndarray, desc: str, label: int | None) -> None:
     """The query's code moved along v by the strength slider, decoded; a strip of strengths."""
@@ -299,6 +322,7 @@ def strength_panel(q: dict, v: np.ndarray, desc: str, label: int | None) -> None
     with c2:
         widgets.show_png(renders.decoded(*cur.key, tuple(moved.tolist()), 196, **extra),
                          caption=f"decoded z + {float(s):.1f}·v")
+    _live_strength(z0, v, float(s), label)
     strip = _strip(*cur.key, tuple(z0.tolist()), tuple(float(x) for x in v), fn.STRIP_STRENGTHS, label)
     widgets.show_png(strip, caption=f"z + s·v for {fn.strength_text(fn.STRIP_STRENGTHS)}")
     st.caption(f"v = {desc}. {fn.vector_text(v, z0.numpy())}.")

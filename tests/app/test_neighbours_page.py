@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+import torch
 from app_helpers import open_app, shown
 from PIL import Image, ImageDraw
 
@@ -167,3 +168,20 @@ def test_conditional_model_encodes_with_the_class(tmp_path):
     at.file_uploader(key="nb_upload").set_value(("seven.png", _seven(), "image/png")).run()
     at.selectbox(key="nb_upload_class_mnist").set_value(7).run()
     assert shown(_captions(_ok(at))[0]) == "your file seven.png (as 7)"
+
+
+def test_the_strength_is_also_a_live_path_whose_release_sets_the_slider():
+    from live_helpers import live_data, set_state
+
+    at = _ok(open_app("mnist-20d", PAGE))
+    at.radio(key="nb_mode").set_value("Class → class").run()
+    at.slider(key="nb_strength").set_value(0.0).run()
+    path = live_data(_ok(at), "path")
+    z = torch.tensor(path["z0"]), torch.tensor(path["z1"])
+    assert path["method"] == "linear" and path["t"] == pytest.approx(0.4)  # s = 0 on -2 .. 3
+    assert (z[1] - z[0]).norm() > 0.1  # from z - 2v to z + 3v, v = mean(9) - mean(4) by default
+    set_state(at, "nb_live_strength", t=0.8)  # released at t = 0.8: s = -2 + 0.8 * 5 = 2
+    assert at.slider(key="nb_strength").value == pytest.approx(2.0)
+    assert live_data(_ok(at), "path")["t"] == pytest.approx(0.8)
+    set_state(at, "nb_live_strength", t=float("nan"))  # tampered: ignored
+    assert at.slider(key="nb_strength").value == pytest.approx(2.0)
