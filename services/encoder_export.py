@@ -41,7 +41,8 @@ from vae.models import VAE, ConvEncoder, MLPEncoder
 
 # The decoder export's building blocks, used read-only: the weight buffer (float16 when exact),
 # the activation layers and the (h, w) pairs are the same for both halves of the model.
-from .export import MAX_PARAMS, _activation, _pair, _Writer
+from .export import MAX_PARAMS, _pair, _Writer
+from .export import _sequential as _walk
 
 FORMAT = "vae-latent-lab/encoder"
 VERSION = 1
@@ -84,25 +85,9 @@ def _conv(m: nn.Conv2d, shape: list[int], w: _Writer) -> tuple[dict[str, Any], l
 
 
 def _sequential(seq: nn.Module, shape: list[int], w: _Writer, layers: list[dict[str, Any]]) -> list[int]:
-    """Append the layers of ``seq`` (an nn.Sequential) to ``layers``; returns the output shape."""
-    if not isinstance(seq, nn.Sequential):
-        raise UnsupportedEncoder(f"expected an nn.Sequential, found {type(seq).__name__}")
-    for m in seq:
-        act = _activation(m)
-        if act is not None:
-            layers.append(act)
-        elif isinstance(m, nn.Linear):
-            if shape != [m.in_features]:
-                raise UnsupportedEncoder(f"a linear layer of {m.in_features} inputs gets shape {shape}")
-            layers.append({"op": "linear", "in": m.in_features, "out": m.out_features,
-                           "weight": w.add(m.weight), "bias": w.add(m.bias)})
-            shape = [m.out_features]
-        elif isinstance(m, nn.Conv2d):
-            layer, shape = _conv(m, shape, w)
-            layers.append(layer)
-        else:
-            raise UnsupportedEncoder(f"the layer type {type(m).__name__} is not supported in the browser")
-    return shape
+    """Append the layers of ``seq`` (an nn.Sequential of linear layers, convolutions and
+    activations) to ``layers``; returns the output shape."""
+    return _walk(seq, shape, w, layers, spatial={nn.Conv2d: _conv}, error=UnsupportedEncoder)
 
 
 def _flatten(shape: list[int], classes: int, layers: list[dict[str, Any]]) -> list[int]:

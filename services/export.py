@@ -130,25 +130,30 @@ def _deconv(m: nn.ConvTranspose2d, shape: list[int], w: _Writer) -> tuple[dict[s
     return layer, [m.out_channels, *out_hw]
 
 
-def _sequential(seq: nn.Module, shape: list[int], w: _Writer, layers: list[dict[str, Any]]) -> list[int]:
-    """Append the layers of ``seq`` (an nn.Sequential) to ``layers``; returns the output shape."""
+def _sequential(seq: nn.Module, shape: list[int], w: _Writer, layers: list[dict[str, Any]],
+                spatial: dict[type, Any] | None = None, error: type[Exception] = UnsupportedDecoder) -> list[int]:
+    """Append the layers of ``seq`` (an nn.Sequential) to ``layers``; returns the output shape.
+    ``spatial`` maps the (transposed) convolution types allowed to their handler ``(m, shape, w)
+    -> (layer, shape)`` (default: the decoder's transposed convolution); ``error`` is raised for
+    anything else (the encoder's export passes its own)."""
+    spatial = {nn.ConvTranspose2d: _deconv} if spatial is None else spatial
     if not isinstance(seq, nn.Sequential):
-        raise UnsupportedDecoder(f"expected an nn.Sequential, found {type(seq).__name__}")
+        raise error(f"expected an nn.Sequential, found {type(seq).__name__}")
     for m in seq:
         act = _activation(m)
         if act is not None:
             layers.append(act)
         elif isinstance(m, nn.Linear):
             if shape != [m.in_features]:
-                raise UnsupportedDecoder(f"a linear layer of {m.in_features} inputs gets shape {shape}")
+                raise error(f"a linear layer of {m.in_features} inputs gets shape {shape}")
             layers.append({"op": "linear", "in": m.in_features, "out": m.out_features,
                            "weight": w.add(m.weight), "bias": w.add(m.bias)})
             shape = [m.out_features]
-        elif isinstance(m, nn.ConvTranspose2d):
-            layer, shape = _deconv(m, shape, w)
+        elif type(m) in spatial:
+            layer, shape = spatial[type(m)](m, shape, w)
             layers.append(layer)
         else:
-            raise UnsupportedDecoder(f"the layer type {type(m).__name__} is not supported in the browser")
+            raise error(f"the layer type {type(m).__name__} is not supported in the browser")
     return shape
 
 
