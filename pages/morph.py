@@ -97,14 +97,9 @@ def _uploaded(side: str) -> End | None:
     if file is None:
         st.info("Upload an image (PNG, JPEG, WebP, BMP or GIF) to use it as this end of the morph.")
         return None
-    try:
-        prepared = preprocess.prepare(file.getvalue(), cur.model.config.image_shape,
-                                      style=preprocess.default_style(dataset))
-    except preprocess.ImageError as exc:
-        st.error(str(exc))
+    prepared = widgets.prepared_upload(file.getvalue(), cur.model.config.image_shape, dataset)
+    if prepared is None:
         return None
-    for note in prepared.notes:
-        st.caption(note)
     k = inputs.class_picker("It shows", names, key=f"morph_{side}_upload_class") if names else None
     return prepared.tensor[0], f"uploaded {widgets.safe_text(file.name, 80)}", k
 

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from services import preprocess, validate
+from services import validate
 from ui import fig_latent_map as fm
 from ui import fig_neighbours as fn
 from ui import inputs, live, renders, state, urlsync, widgets
@@ -123,14 +123,9 @@ def _upload_query() -> dict | None:
         st.info("Upload an image (a digit drawn dark on light paper works); it is prepared the MNIST way, as on "
                 "the Reconstruct page.")
         return None
-    try:
-        prepared = preprocess.prepare(file.getvalue(), cur.ckpt.config.image_shape,
-                                      style=preprocess.default_style(dataset))
-    except preprocess.ImageError as exc:
-        st.error(str(exc))
+    prepared = widgets.prepared_upload(file.getvalue(), cur.ckpt.config.image_shape, dataset)
+    if prepared is None:
         return None
-    for note in prepared.notes:
-        st.caption(note)
     x = prepared.tensor
     key = renders.digest(x)
     z = _encode_upload(*cur.key, key, x, label)

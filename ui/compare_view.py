@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from services import preprocess, validate
+from services import validate
 from services.catalog import DEFAULT_MODEL, ModelEntry
 from ui import fig_compare, figures, inputs, renders, state, widgets
 from vae import explore, metrics
@@ -169,14 +169,9 @@ def test_image(data: ImageData, i: int) -> tuple[torch.Tensor, str, int]:
 def uploaded(raw: bytes, file_name: str, a: Side) -> tuple[torch.Tensor, str] | None:
     """An uploaded picture prepared the way the Reconstruct page does (the first model's
     dataset's style): (1, C, H, W) and a caption, or None after an error saying why."""
-    try:
-        prepared = preprocess.prepare(raw, a.cur.ckpt.config.image_shape,
-                                      style=preprocess.default_style(a.cur.entry.dataset))
-    except preprocess.ImageError as exc:
-        st.error(str(exc))
+    prepared = widgets.prepared_upload(raw, a.cur.ckpt.config.image_shape, a.cur.entry.dataset)
+    if prepared is None:
         return None
-    for note in prepared.notes:
-        st.caption(note)
     return prepared.tensor, f"your file {widgets.safe_text(file_name, 80)}"
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from services import validate
+from services import preprocess, validate
 from services.redact import redact_paths
 
 
@@ -41,3 +41,16 @@ def safe_text(text: object, limit: int = 300) -> str:
     Markdown element: one line, at most ``limit`` characters, no server paths, punctuation
     escaped so it cannot become a link, HTML or formatting."""
     return validate.markdown_escape(redact_paths(validate.plain_text(str(text), limit, "?")))
+
+
+def prepared_upload(raw: bytes, shape: tuple[int, int, int], dataset: str) -> preprocess.Prepared | None:
+    """An uploaded file prepared for a model of image ``shape`` the dataset's way (MNIST-style for
+    digits), its notes shown as captions; None after an error saying why (never a traceback)."""
+    try:
+        prepared = preprocess.prepare(raw, shape, style=preprocess.default_style(dataset))
+    except preprocess.ImageError as exc:
+        st.error(str(exc))
+        return None
+    for note in prepared.notes:
+        st.caption(note)
+    return prepared
