@@ -73,9 +73,9 @@ function vaeLinear(x, out, wt, b, nIn, nOut) {
   }
 }
 
-function vaeTranspose(w, rows, cols) {
-  /* (rows, cols) row-major -> (cols, rows) row-major, as float64. */
-  const t = new Float64Array(rows * cols);
+function vaeTranspose(w, rows, cols, Type = Float64Array) {
+  /* (rows, cols) row-major -> (cols, rows) row-major, as ``Type`` (float64 unless asked). */
+  const t = new Type(rows * cols);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
   return t;
 }
@@ -223,5 +223,6 @@ function vaeToRGBA(img, shape, rgba) {
 }
 
 if (typeof module !== "undefined" && module.exports) {
-  module.exports = {vaeBase64ToBytes, vaeBytesToFloat32, vaeHalfToFloat, vaeMakeDecoder, vaeToRGBA};
+  module.exports = {vaeActivate, vaeBase64ToBytes, vaeBytesToFloat32, vaeHalfToFloat, vaeLinear, vaeMakeDecoder,
+                    vaeSlice, vaeToRGBA, vaeTranspose};
 }

@@ -15,14 +15,11 @@
  * weights transposed, (in, out), and skip zero inputs (blank pixels, ReLU zeros).
  */
 
-function vaeEncSlice(weights, where, expected, what) {
-  if (where === null || where === undefined) return null;
-  const [offset, count] = where;
-  if (count !== expected || offset < 0 || offset + count > weights.length) {
-    throw new Error(`bad ${what} location [${offset}, ${count}], expected ${expected} values`);
-  }
-  return weights.subarray(offset, offset + count);
-}
+// The layer helpers shared with decoder.js (vaeSlice, vaeLinear, vaeTranspose, vaeActivate): in
+// the browser both files are joined into one module, so they are in scope; Node loads decoder.js.
+const vaeEncShared = typeof vaeLinear === "function"
+  ? {vaeSlice, vaeLinear, vaeTranspose, vaeActivate}
+  : require("./decoder.js");
 
 function vaeEncConvTable(L) {
   /* (out positions P, taps K = in_ch*kh*kw) -> input index c*H*W + iy*W + ix, or -1 outside. */
@@ -65,36 +62,6 @@ function vaeEncConv(x, out, s, col) {
   }
 }
 
-function vaeEncLinear(x, out, wt, b, nIn, nOut) {
-  /* out = b + W x, with W stored transposed (nIn, nOut): one contiguous axpy per non-zero input. */
-  if (b) for (let j = 0; j < nOut; j++) out[j] = b[j];
-  else out.fill(0, 0, nOut);
-  for (let i = 0; i < nIn; i++) {
-    const v = x[i];
-    if (v === 0) continue;
-    const row = i * nOut;
-    for (let j = 0; j < nOut; j++) out[j] += v * wt[row + j];
-  }
-}
-
-function vaeEncTranspose(w, rows, cols) {
-  /* (rows, cols) row-major -> (cols, rows) row-major, as float32 (the values are float32 already). */
-  const t = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
-  return t;
-}
-
-function vaeEncActivate(a, n, L) {
-  if (L.op === "relu") {
-    for (let i = 0; i < n; i++) if (a[i] < 0) a[i] = 0;
-  } else if (L.op === "elu") {
-    const alpha = L.alpha;
-    for (let i = 0; i < n; i++) if (a[i] < 0) a[i] = alpha * Math.expm1(a[i]);
-  } else {  // silu
-    for (let i = 0; i < n; i++) a[i] = a[i] / (1 + Math.exp(-a[i]));
-  }
-}
-
 function vaeEncStep(L, shape, weights) {
   /* One spec layer applied to ``shape``: [step or null, the shape after it]. */
   const size = shape.reduce((p, q) => p * q, 1);
@@ -109,14 +76,14 @@ function vaeEncStep(L, shape, weights) {
     }
     const K = L.in_ch * L.kernel[0] * L.kernel[1], P = L.out_hw[0] * L.out_hw[1];
     const step = {L, n: L.out_ch * P, P, K, table: vaeEncConvTable(L),
-                  w: vaeEncSlice(weights, L.weight, L.out_ch * K, "weight"),
-                  b: vaeEncSlice(weights, L.bias, L.out_ch, "bias")};
+                  w: vaeEncShared.vaeSlice(weights, L.weight, L.out_ch * K, "weight"),
+                  b: vaeEncShared.vaeSlice(weights, L.bias, L.out_ch, "bias")};
     return [step, [L.out_ch, L.out_hw[0], L.out_hw[1]]];
   }
   if (L.op === "linear") {
     if (L.in !== size || shape.length !== 1) throw new Error(`a linear layer of ${L.in} inputs gets shape [${shape}]`);
-    const w = vaeEncSlice(weights, L.weight, L.in * L.out, "weight");
-    const step = {L, n: L.out, w: vaeEncTranspose(w, L.out, L.in), b: vaeEncSlice(weights, L.bias, L.out, "bias")};
+    const w = vaeEncShared.vaeSlice(weights, L.weight, L.in * L.out, "weight");
+    const step = {L, n: L.out, w: vaeEncShared.vaeTranspose(w, L.out, L.in, Float32Array), b: vaeEncShared.vaeSlice(weights, L.bias, L.out, "bias")};
     return [step, [L.out]];
   }
   if (L.op === "flatten") return [null, [size]];
@@ -161,14 +128,14 @@ function vaeMakeEncoder(spec, weights) {
     let n = C * H * W;
     for (let i = 0; i < n; i++) a[i] = x[i];
     for (const s of steps) {
-      if (s.n < 0) { vaeEncActivate(a, n, s.L); continue; }
+      if (s.n < 0) { vaeEncShared.vaeActivate(a, n, s.L); continue; }
       if (s.L.op === "label") {
         a.fill(0, n, s.n);
         a[n + label] = 1;
         n = s.n;
         continue;
       }
-      if (s.L.op === "linear") vaeEncLinear(a, b, s.w, s.b, n, s.n);
+      if (s.L.op === "linear") vaeEncShared.vaeLinear(a, b, s.w, s.b, n, s.n);
       else vaeEncConv(a, b, s, col);
       n = s.n;
       const t = a; a = b; b = t;
