@@ -41,7 +41,7 @@ from vae.models import VAE, ConvEncoder, MLPEncoder
 
 # The decoder export's building blocks, used read-only: the weight buffer (float16 when exact),
 # the activation layers and the (h, w) pairs are the same for both halves of the model.
-from .export import MAX_PARAMS, _pair, _Writer
+from .export import _pair, _Writer, check_size
 from .export import _sequential as _walk
 
 FORMAT = "vae-latent-lab/encoder"
@@ -111,12 +111,8 @@ def export_encoder(model: VAE, max_params: int | None = None) -> ExportedEncoder
     Raises :class:`UnsupportedEncoder` for other encoder types or layers, or when the encoder
     has more than ``max_params`` (default :data:`services.export.MAX_PARAMS`) parameters.
     """
-    limit = MAX_PARAMS if max_params is None else max_params
     enc = model.encoder
-    n_params = sum(p.numel() for p in enc.parameters())
-    if n_params > limit:
-        raise UnsupportedEncoder(f"the encoder has {n_params:,} parameters, more than the {limit:,} "
-                                 "that are sent to the browser")
+    check_size(enc, "encoder", max_params, UnsupportedEncoder)
     cfg = model.config
     classes = int(cfg.num_classes)
     w, layers = _Writer(), []

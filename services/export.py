@@ -167,6 +167,15 @@ def _reshape(shape: list[int], to: tuple[int, ...], layers: list[dict[str, Any]]
     return [int(s) for s in to]
 
 
+def check_size(module: nn.Module, what: str, max_params: int | None, error: type[Exception]) -> None:
+    """Raise ``error`` when ``module`` has more than ``max_params`` (default :data:`MAX_PARAMS`)
+    parameters: more than a page should download."""
+    limit = MAX_PARAMS if max_params is None else max_params
+    n_params = sum(p.numel() for p in module.parameters())
+    if n_params > limit:
+        raise error(f"the {what} has {n_params:,} parameters, more than the {limit:,} that are sent to the browser")
+
+
 def export_decoder(model: VAE, max_params: int | None = None) -> ExportedDecoder:
     """The decoder of ``model`` (MLP or conv, unconditional or class-conditional, see
     :mod:`vae.models`) as spec + weights (float16 when they are exactly float16 numbers, else float32).
@@ -174,12 +183,8 @@ def export_decoder(model: VAE, max_params: int | None = None) -> ExportedDecoder
     Raises :class:`UnsupportedDecoder` for other decoder types or layers, or when the decoder
     has more than ``max_params`` (default :data:`MAX_PARAMS`) parameters.
     """
-    limit = MAX_PARAMS if max_params is None else max_params
     dec = model.decoder
-    n_params = sum(p.numel() for p in dec.parameters())
-    if n_params > limit:
-        raise UnsupportedDecoder(f"the decoder has {n_params:,} parameters, more than the {limit:,} "
-                                 "that are sent to the browser")
+    check_size(dec, "decoder", max_params, UnsupportedDecoder)
     cfg = model.config
     w, layers = _Writer(), []
     shape = [cfg.latent_dim + cfg.num_classes]  # z, then the one-hot class of a conditional model
